@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Builds and runs eft's whole test suite: the Release build (CPU tests, GPU tests SKIPPED where no
+# GPU is present), then the CPU tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools/setup.sh
+tools/build.sh release
+ctest --test-dir build --output-on-failure
+tools/build.sh asan
+# GPU tests are not built under the sanitizers; short fuzz runs happen in the release pass.
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 EFT_TEST_SANITIZER=1 \
+  ctest --test-dir build-asan --output-on-failure
