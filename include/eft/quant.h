@@ -22,4 +22,17 @@ size_t qtype_row_bytes(QType t, int64_t n);
 // Dequantize n elements (n a multiple of the block size) of type t to f32.
 void dequantize_row(QType t, const void* src, float* dst, int64_t n);
 
+// A weight matrix W [rows = out_features, cols = in_features] stored row by row in type t
+// (GGUF/safetensors layout: each row is qtype_row_bytes(t, cols) bytes).
+struct QMatrix {
+  QType type = QType::F32;
+  const void* data = nullptr;
+  int64_t rows = 0;
+  int64_t cols = 0;
+};
+
+// y[n, rows] = x[n, cols] · Wᵀ, f32 activations, parallel over the CPU pool. The implementation
+// picks, by measurement, between our quantized dot kernels and OpenBLAS on dequantized tiles.
+void matmul(const QMatrix& w, const float* x, int64_t n, float* y);
+
 }  // namespace eft
