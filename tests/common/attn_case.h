@@ -82,12 +82,12 @@ struct AttnCase {
     for (int64_t i = 0; i < out_elems(); ++i) store_from_f64(o.data(), spec.o_dtype, size_t(i), std::nan(""));
   }
   std::vector<double> out_f64() const {
-    std::vector<double> r(size_t(out_elems()));
+    std::vector<double> r(static_cast<size_t>(out_elems()));
     for (size_t i = 0; i < r.size(); ++i) r[i] = load_as_f64(o.data(), spec.o_dtype, i);
     return r;
   }
   std::vector<double> reference() {
-    std::vector<double> r(size_t(out_elems()));
+    std::vector<double> r(static_cast<size_t>(out_elems()));
     AttentionParams p = params;
     p.method = AttnMethod::standard;
     attention_reference(p, args(), r.data());

@@ -1,0 +1,264 @@
+// Flash attention on the CPU (FA2 work partitioning) and its block-sparse variant.
+//
+// Work item = (sequence, kv head, query tile). A query tile holds Bq query positions times the G
+// query heads that share the kv head (GQA group), i.e. M = Bq * G score rows, so each K/V tile is
+// loaded and converted once for the whole group. Inside an item the KV tiles are visited in order
+// with the online softmax: running max m, running sum l and an accumulator rescaled by
+// exp(m_old - m_new); at no time does a worker hold more than one [M, Bc] tile of scores. The
+// output row is normalized and written once at the end.
+//
+//   flash  (skip_empty_tiles = false): like FA2, skips only the tiles wholly above the causal
+//          diagonal for masks that never allow j > i; every other tile is computed, the mask
+//          predicate deciding element by element (none / below-diagonal causal tiles need none).
+//   sparse (skip_empty_tiles = true): asks mask_tile() for every tile; "empty" tiles are skipped,
+//          "full" tiles skip the predicate, so the cost follows the attended entries.
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <vector>
+
+#include "attention/cpu/methods.h"
+#include "attention/cpu/tile_math.h"
+#include "eft/parallel.h"
+#include "eft/tensor.h"
+
+namespace eft::cpu {
+
+namespace {
+
+constexpr int64_t kBc = 64;          // keys per KV tile (one 64-wide micro-GEMM block)
+constexpr int64_t kRowsTarget = 64;  // score rows per query tile (Bq positions x G heads)
+
+struct Plan {
+  const AttentionParams* p;
+  const AttentionArgs* a;
+  bool skip_empty;
+  int64_t D, Dp;  // head_dim and head_dim padded to the vector width (padding is zeros)
+  int G;          // query heads per kv head
+  int64_t Bq;     // query positions per tile
+  int64_t M;      // score rows per tile = Bq * G
+  int64_t q_stride, o_stride, kv_stride;
+  float scale;
+  bool causal_like;
+};
+
+struct Item {
+  int32_t s, kvh, qt;
+};
+
+// One worker's scratch, carved from a single tracked Tensor (64-byte aligned pieces).
+struct Scratch {
+  float* q;        // [M, Dp]  scaled queries of the tile, zero-padded columns
+  float* kt;       // [Dp, Bc] K tile transposed (f32), zero-padded
+  float* v;        // [Bc, Dp] V tile (f32), zero-padded
+  float* s;        // [M, Bc]  scores, then probabilities, of the current tile
+  float* o;        // [M, Dp]  unnormalized output accumulator
+  float* m;        // [M]      running max of the scaled logits
+  float* l;        // [M]      running sum of exp(logit - m)
+  uint8_t* allowed;  // [Bq, Bc] mask of the current tile, per query position
+
+  static int64_t floats(const Plan& pl) {
+    auto r = [](int64_t n) { return tile::round_up(n, 16); };
+    return r(pl.M * pl.Dp) * 2 + r(pl.Dp * kBc) * 2 + r(pl.M * kBc) + r(pl.M) * 2 + r(pl.Bq * kBc / 4 + 1);
+  }
+  Scratch(const Plan& pl, float* base) {
+    auto r = [](int64_t n) { return tile::round_up(n, 16); };
+    q = base;
+    base += r(pl.M * pl.Dp);
+    o = base;
+    base += r(pl.M * pl.Dp);
+    kt = base;
+    base += r(pl.Dp * kBc);
+    v = base;
+    base += r(pl.Dp * kBc);
+    s = base;
+    base += r(pl.M * kBc);
+    m = base;
+    base += r(pl.M);
+    l = base;
+    base += r(pl.M);
+    allowed = reinterpret_cast<uint8_t*>(base);
+  }
+};
+
+// Which tiles flash (not sparse) treats as empty / full / partial: FA2's causal rule only.
+TileState flash_tile_state(const Plan& pl, int64_t q_lo, int64_t q_hi, int64_t k_lo, int64_t k_hi) {
+  const Mask& m = pl.p->mask;
+  if (pl.causal_like && k_lo > q_hi) return TileState::empty;
+  if (m.type == MaskType::none) return TileState::full;
+  if (m.type == MaskType::causal && k_hi <= q_lo) return TileState::full;
+  return TileState::partial;
+}
+
+// Loads keys k0 .. k0+nc-1 of (sequence s, kv head kvh): K transposed into kt [Dp, Bc], V into
+// v [Bc, Dp]; columns / rows past nc and D are zero so the micro-GEMMs can run on full blocks.
+void load_kv_tile(const Plan& pl, Scratch& sc, int32_t s, int32_t kvh, int64_t k0, int64_t nc) {
+  const KvView& kv = pl.a->kv;
+  const int64_t D = pl.D, Dp = pl.Dp;
+  float row[512];  // one K row in f32 before it is scattered into the transposed tile
+  for (int64_t c = 0; c < nc; ++c) {
+    const int64_t off = kv_row_index(kv, s, k0 + c) * pl.kv_stride + int64_t(kvh) * D;
+    float* vr = sc.v + c * Dp;
+    tile::load_row(kv.v, kv.dtype, off, D, 1.f, vr);
+    for (int64_t d = D; d < Dp; ++d) vr[d] = 0.f;
+    if (D <= 512) {
+      tile::load_row(kv.k, kv.dtype, off, D, 1.f, row);
+      for (int64_t d = 0; d < D; ++d) sc.kt[d * kBc + c] = row[d];
+    } else {  // unusually wide heads: transpose straight from the source, element by element
+      for (int64_t d = 0; d < D; ++d) sc.kt[d * kBc + c] = float(load_as_f64(kv.k, kv.dtype, size_t(off + d)));
+    }
+  }
+  if (nc < kBc) {
+    for (int64_t d = 0; d < Dp; ++d)
+      for (int64_t c = nc; c < kBc; ++c) sc.kt[d * kBc + c] = 0.f;
+  }
+  for (int64_t d = D; d < Dp; ++d)
+    for (int64_t c = 0; c < nc; ++c) sc.kt[d * kBc + c] = 0.f;
+}
+
+// Online-softmax update of one row with its tile of logits (s[0..Bc), -inf where masked):
+// turns s into p = exp(s - m_new), rescales the accumulator row, updates m and l.
+inline void online_softmax_row(float* s, float& m, float& l, float* o, int64_t Dp) {
+  float mx = tile::kNegInf;
+  for (int64_t c = 0; c < kBc; ++c) mx = s[c] > mx ? s[c] : mx;
+  if (mx == tile::kNegInf) {  // nothing allowed in this tile for this row: contributes nothing
+    for (int64_t c = 0; c < kBc; ++c) s[c] = 0.f;
+    return;
+  }
+  const float m_new = mx > m ? mx : m;
+  float sum = 0.f;
+  for (int64_t c = 0; c < kBc; ++c) {
+    s[c] = tile::exp_f32(s[c] - m_new);
+    sum += s[c];
+  }
+  if (m_new != m) {
+    const float alpha = tile::exp_f32(m - m_new);  // m = -inf on the first tile: alpha = 0
+    for (int64_t d = 0; d < Dp; ++d) o[d] *= alpha;
+    l *= alpha;
+    m = m_new;
+  }
+  l += sum;
+}
+
+void run_item(const Plan& pl, Scratch& sc, const Item& it) {
+  const AttentionParams& p = *pl.p;
+  const AttentionArgs& a = *pl.a;
+  const SeqBatch& b = a.batch;
+  const int64_t D = pl.D, Dp = pl.Dp, G = pl.G;
+  const int64_t q0 = b.q_start[it.s], q_len = b.q_start[it.s + 1] - q0, kv_len = b.kv_len[it.s];
+  const int64_t pos0 = b.q_pos0 ? b.q_pos0[it.s] : kv_len - q_len;
+  const int64_t r0 = int64_t(it.qt) * pl.Bq;              // first query row of the tile (in the sequence)
+  const int64_t nq = std::min<int64_t>(pl.Bq, q_len - r0);  // query positions in this tile
+  const int64_t M = nq * G;                                 // score rows: row = qi * G + g
+  const int64_t i_lo = pos0 + r0, i_hi = i_lo + nq - 1;   // absolute query positions
+  const int h0 = it.kvh * pl.G;
+
+  // Queries scaled once here so the logits come straight out of the micro-GEMM.
+  for (int64_t qi = 0; qi < nq; ++qi)
+    for (int64_t g = 0; g < G; ++g) {
+      float* qr = sc.q + (qi * G + g) * Dp;
+      tile::load_row(a.q, a.q_dtype, (q0 + r0 + qi) * pl.q_stride + (h0 + g) * D, D, pl.scale, qr);
+      for (int64_t d = D; d < Dp; ++d) qr[d] = 0.f;
+    }
+  for (int64_t r = 0; r < M; ++r) {
+    sc.m[r] = tile::kNegInf;
+    sc.l[r] = 0.f;
+  }
+  for (int64_t i = 0; i < M * Dp; ++i) sc.o[i] = 0.f;
+
+  const float cap = p.softcap;
+  for (int64_t k0 = 0; k0 < kv_len; k0 += kBc) {
+    const int64_t nc = std::min<int64_t>(kBc, kv_len - k0);
+    const int64_t k_hi = k0 + nc - 1;
+    TileState st = pl.skip_empty ? mask_tile(p.mask, i_lo, i_hi, k0, k_hi) : flash_tile_state(pl, i_lo, i_hi, k0, k_hi);
+    if (st == TileState::empty) {
+      if (pl.causal_like && k0 > i_hi) break;  // every later tile is above the diagonal too
+      continue;
+    }
+    load_kv_tile(pl, sc, it.s, it.kvh, k0, nc);
+    // S [M, Bc] = Qs [M, Dp] · Kt [Dp, Bc]
+    tile::gemm(M, kBc, Dp, sc.q, Dp, sc.kt, kBc, sc.s, kBc, false);
+    if (cap > 0.f)
+      for (int64_t r = 0; r < M; ++r)
+        for (int64_t c = 0; c < nc; ++c) sc.s[r * kBc + c] = cap * std::tanh(sc.s[r * kBc + c] / cap);
+    if (st == TileState::partial) {
+      for (int64_t qi = 0; qi < nq; ++qi) {
+        uint8_t* al = sc.allowed + qi * kBc;
+        tile::mask_row(p.mask, i_lo + qi, k0, nc, al);
+        for (int64_t g = 0; g < G; ++g) {
+          float* sr = sc.s + (qi * G + g) * kBc;
+          for (int64_t c = 0; c < nc; ++c) sr[c] = al[c] ? sr[c] : tile::kNegInf;
+        }
+      }
+    }
+    if (nc < kBc)
+      for (int64_t r = 0; r < M; ++r)
+        for (int64_t c = nc; c < kBc; ++c) sc.s[r * kBc + c] = tile::kNegInf;
+    for (int64_t r = 0; r < M; ++r) online_softmax_row(sc.s + r * kBc, sc.m[r], sc.l[r], sc.o + r * Dp, Dp);
+    // O [M, Dp] += P [M, nc] · V [nc, Dp]
+    tile::gemm(M, Dp, nc, sc.s, kBc, sc.v, Dp, sc.o, Dp, true);
+  }
+
+  // Normalize and write each output row once; rows that saw no allowed key get O = 0, LSE = -inf.
+  for (int64_t qi = 0; qi < nq; ++qi)
+    for (int64_t g = 0; g < G; ++g) {
+      const int64_t r = qi * G + g;
+      float* orow = sc.o + r * Dp;
+      const float l = sc.l[r];
+      const float inv = l > 0.f ? 1.f / l : 0.f;
+      for (int64_t d = 0; d < D; ++d) orow[d] *= inv;
+      const int64_t tok = q0 + r0 + qi;
+      tile::store_row(orow, D, a.o, a.o_dtype, tok * pl.o_stride + (h0 + g) * D);
+      if (a.lse) a.lse[tok * p.q_heads + h0 + g] = l > 0.f ? sc.m[r] + std::log(l) : tile::kNegInf;
+    }
+}
+
+}  // namespace
+
+void attention_flash(const AttentionParams& p, const AttentionArgs& a, bool skip_empty_tiles) {
+  Plan pl;
+  pl.p = &p;
+  pl.a = &a;
+  pl.skip_empty = skip_empty_tiles;
+  pl.D = p.head_dim;
+  pl.Dp = tile::round_up(pl.D, tile::kLanes);
+  pl.G = p.q_heads / p.kv_heads;
+  pl.Bq = std::max<int64_t>(1, kRowsTarget / pl.G);
+  pl.M = pl.Bq * pl.G;
+  pl.q_stride = a.q_row_stride ? a.q_row_stride : int64_t(p.q_heads) * pl.D;
+  pl.o_stride = a.o_row_stride ? a.o_row_stride : int64_t(p.q_heads) * pl.D;
+  pl.kv_stride = a.kv.row_stride ? a.kv.row_stride : int64_t(p.kv_heads) * pl.D;
+  pl.scale = effective_scale(p);
+  pl.causal_like = tile::mask_is_causal_like(p.mask);
+
+  // Items ordered by query tile, last tiles first: under causal masks they are the most
+  // expensive, and handing them out first keeps the dynamic schedule balanced at the end.
+  const SeqBatch& b = a.batch;
+  int32_t max_tiles = 0;
+  std::vector<int32_t> tiles(size_t(b.n_seqs));
+  for (int32_t s = 0; s < b.n_seqs; ++s) {
+    const int64_t q_len = b.q_start[s + 1] - b.q_start[s];
+    tiles[s] = int32_t((q_len + pl.Bq - 1) / pl.Bq);
+    max_tiles = std::max(max_tiles, tiles[s]);
+  }
+  std::vector<Item> items;
+  for (int32_t qt = max_tiles - 1; qt >= 0; --qt)
+    for (int32_t s = 0; s < b.n_seqs; ++s)
+      if (qt < tiles[s])
+        for (int32_t h = 0; h < p.kv_heads; ++h) items.push_back({s, h, qt});
+  if (items.empty()) return;
+
+  // Scratch for every worker allocated up front (tracked, and nothing can throw inside the
+  // parallel region); workers then pull items from a shared counter.
+  const int64_t workers = std::min<int64_t>(num_threads(), int64_t(items.size()));
+  const int64_t per_worker = Scratch::floats(pl);
+  Tensor scratch({workers, per_worker}, DType::f32);  // [workers, per-worker scratch floats]
+  std::atomic<int64_t> next{0};
+  const int64_t n_items = int64_t(items.size());
+  parallel_for(workers, [&](int64_t w) {
+    Scratch sc(pl, scratch.as<float>() + w * per_worker);
+    for (int64_t i = next.fetch_add(1); i < n_items; i = next.fetch_add(1)) run_item(pl, sc, items[size_t(i)]);
+  });
+}
+
+}  // namespace eft::cpu
