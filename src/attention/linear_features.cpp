@@ -1,0 +1,217 @@
+// FAVOR+ building blocks: the seeded orthogonal projection, the feature exponents, a vectorizable
+// exp and the small GEMM shared by the CPU prefill (cpu/linear.cpp) and the decode state.
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "eft/error.h"
+#include "eft/linear_attention.h"
+
+namespace eft::favor {
+
+namespace {
+
+// splitmix64: a tiny generator whose output is the same on every platform and standard library
+// (std::normal_distribution is not), so a seed names one projection everywhere.
+struct SplitMix64 {
+  uint64_t s;
+  uint64_t next() {
+    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+  double uniform_open0() { return double((next() >> 11) + 1) * 0x1.0p-53; }  // (0, 1]
+};
+
+// Box-Muller, both outputs used.
+struct Gaussian {
+  SplitMix64 rng;
+  bool have = false;
+  double spare = 0;
+  double next() {
+    if (have) {
+      have = false;
+      return spare;
+    }
+    const double r = std::sqrt(-2.0 * std::log(rng.uniform_open0()));
+    const double t = 2.0 * 3.14159265358979323846 * rng.uniform_open0();
+    spare = r * std::sin(t);
+    have = true;
+    return r * std::cos(t);
+  }
+};
+
+}  // namespace
+
+std::vector<float> draw_projection(int32_t m, int32_t d, uint64_t seed) {
+  check(m > 0, "linear.features must be positive (got {})", m);
+  check(d > 0, "head_dim must be positive (got {})", d);
+  Gaussian g{SplitMix64{seed}};
+  std::vector<float> w(size_t(m) * d);  // [m, d]
+  std::vector<double> q(size_t(d) * d);  // [d, d] orthonormal rows of the current block
+  for (int32_t r0 = 0; r0 < m; r0 += d) {
+    const int32_t rows = std::min(d, m - r0);
+    // Modified Gram-Schmidt on Gaussian rows; a row that collapses (norm ~ 0, probability ~0) is
+    // redrawn so the block always has `rows` orthonormal rows.
+    for (int32_t i = 0; i < rows; ++i) {
+      double* v = &q[size_t(i) * d];
+      for (;;) {
+        for (int32_t c = 0; c < d; ++c) v[c] = g.next();
+        for (int32_t j = 0; j < i; ++j) {
+          const double* u = &q[size_t(j) * d];
+          double dot = 0;
+          for (int32_t c = 0; c < d; ++c) dot += v[c] * u[c];
+          for (int32_t c = 0; c < d; ++c) v[c] -= dot * u[c];
+        }
+        double nrm = 0;
+        for (int32_t c = 0; c < d; ++c) nrm += v[c] * v[c];
+        nrm = std::sqrt(nrm);
+        if (nrm > 1e-6) {
+          for (int32_t c = 0; c < d; ++c) v[c] /= nrm;
+          break;
+        }
+      }
+    }
+    // chi(d) lengths: the norm of an independent Gaussian vector, so each row has the length
+    // distribution of a N(0, I_d) draw (the estimator stays unbiased).
+    for (int32_t i = 0; i < rows; ++i) {
+      double len = 0;
+      for (int32_t c = 0; c < d; ++c) {
+        const double x = g.next();
+        len += x * x;
+      }
+      len = std::sqrt(len);
+      for (int32_t c = 0; c < d; ++c) w[size_t(r0 + i) * d + c] = float(q[size_t(i) * d + c] * len);
+    }
+  }
+  return w;
+}
+
+FeatureMap make_feature_map(const AttentionParams& p) {
+  check(p.linear.features > 0, "linear.features must be positive (got {})", p.linear.features);
+  check(p.head_dim > 0, "head_dim must be positive (got {})", p.head_dim);
+  FeatureMap f;
+  f.m = p.linear.features;
+  f.d = p.head_dim;
+  f.x_scale = std::sqrt(effective_scale(p));
+  std::vector<float> drawn;
+  const float* w = p.linear.projection;
+  if (!w) {
+    drawn = draw_projection(f.m, f.d, p.linear.seed);
+    w = drawn.data();
+  }
+  f.wt.resize(size_t(f.m) * f.d);
+  for (int32_t r = 0; r < f.m; ++r)
+    for (int32_t c = 0; c < f.d; ++c) {
+      check(std::isfinite(w[size_t(r) * f.d + c]), "linear.projection[{}][{}] is not finite ({})", r, c,
+            w[size_t(r) * f.d + c]);
+      f.wt[size_t(c) * f.m + r] = w[size_t(r) * f.d + c];
+    }
+  return f;
+}
+
+namespace {
+// exp(x) for x <= ~0 (arguments are always exponent - running max). Cody-Waite reduction
+// x = n ln2 + r, |r| <= ln2/2, then a degree-7 Taylor polynomial (truncation ~1e-8 relative) and
+// 2^n through the exponent bits. Plain arithmetic so that GCC vectorizes the calling loop.
+inline float exp_small(float x) {
+  const bool under = x < -87.0f;
+  float xc = std::clamp(x, -87.0f, 88.0f);
+  const float n = std::floor(xc * 1.44269504088896341f + 0.5f);
+  float r = xc - n * 0.693145751953125f;  // ln2 split in a high part exact in float ...
+  r = r - n * 1.42860682030941723212e-6f;  // ... and the rest
+  float p = 1.f / 5040.f;
+  p = p * r + 1.f / 720.f;
+  p = p * r + 1.f / 120.f;
+  p = p * r + 1.f / 24.f;
+  p = p * r + 1.f / 6.f;
+  p = p * r + 0.5f;
+  p = p * r + 1.f;
+  p = p * r + 1.f;
+  const float scale = std::bit_cast<float>(uint32_t(int32_t(n) + 127) << 23);
+  return under ? 0.f : p * scale;
+}
+}  // namespace
+
+void exp_shifted(float* y, int64_t n, float a) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] = exp_small(y[i] - a);
+}
+
+void matmul(const MatmulArgs& g) {
+  constexpr int MR = 4, NR = 32;
+  const int64_t M = g.M, N = g.N, K = g.K;
+  for (int64_t i0 = 0; i0 < M; i0 += MR) {
+    const int64_t mr = std::min<int64_t>(MR, M - i0);
+    for (int64_t j0 = 0; j0 < N; j0 += NR) {
+      const int64_t nr = std::min<int64_t>(NR, N - j0);
+      if (mr == MR && nr == NR) {
+        // Full micro-tile: 4 x 32 accumulators (8 AVX-512 registers), each B row loaded once
+        // and used by 4 rows of A.
+        float acc[MR][NR];
+        for (int i = 0; i < MR; ++i)
+          for (int j = 0; j < NR; ++j) acc[i][j] = g.accumulate ? g.c[(i0 + i) * g.ldc + j0 + j] : 0.f;
+        const float* a0 = g.a + i0 * g.a_rs;
+        for (int64_t k = 0; k < K; ++k) {
+          const float* b = g.b + k * g.ldb + j0;
+          const float x0 = a0[k * g.a_cs], x1 = a0[g.a_rs + k * g.a_cs];
+          const float x2 = a0[2 * g.a_rs + k * g.a_cs], x3 = a0[3 * g.a_rs + k * g.a_cs];
+#pragma omp simd
+          for (int j = 0; j < NR; ++j) {
+            acc[0][j] += x0 * b[j];
+            acc[1][j] += x1 * b[j];
+            acc[2][j] += x2 * b[j];
+            acc[3][j] += x3 * b[j];
+          }
+        }
+        for (int i = 0; i < MR; ++i)
+          for (int j = 0; j < NR; ++j) g.c[(i0 + i) * g.ldc + j0 + j] = acc[i][j];
+      } else {
+        for (int64_t i = 0; i < mr; ++i) {
+          float* c = g.c + (i0 + i) * g.ldc + j0;
+          if (!g.accumulate)
+            for (int64_t j = 0; j < nr; ++j) c[j] = 0.f;
+          const float* a = g.a + (i0 + i) * g.a_rs;
+          for (int64_t k = 0; k < K; ++k) {
+            const float x = a[k * g.a_cs];
+            const float* b = g.b + k * g.ldb + j0;
+#pragma omp simd
+            for (int64_t j = 0; j < nr; ++j) c[j] += x * b[j];
+          }
+        }
+      }
+    }
+  }
+}
+
+float feature_exponents(const FeatureMap& f, const float* x, int64_t ldx, int64_t n, float* u, float* row_max) {
+  const int64_t m = f.m, d = f.d;
+  const float half_log_m = 0.5f * std::log(float(m));
+  // u = x W^T scaled: x~ = x * xs, so w.x~ = xs * (w.x); the scale is applied after the GEMM.
+  matmul({.M = n, .N = m, .K = d, .a = x, .a_rs = ldx, .a_cs = 1, .b = f.wt.data(), .ldb = m, .c = u, .ldc = m,
+          .accumulate = false});
+  const float xs = f.x_scale;
+  float gmax = -std::numeric_limits<float>::infinity();
+  for (int64_t t = 0; t < n; ++t) {
+    const float* xt = x + t * ldx;
+    float sq = 0;
+#pragma omp simd reduction(+ : sq)
+    for (int64_t c = 0; c < d; ++c) sq += xt[c] * xt[c];
+    const float bias = -0.5f * sq * xs * xs - half_log_m;
+    float* ut = u + t * m;
+    float mx = -std::numeric_limits<float>::infinity();
+#pragma omp simd reduction(max : mx)
+    for (int64_t r = 0; r < m; ++r) {
+      ut[r] = ut[r] * xs + bias;
+      mx = std::max(mx, ut[r]);
+    }
+    if (row_max) row_max[t] = mx;
+    gmax = std::max(gmax, mx);
+  }
+  return gmax;
+}
+
+}  // namespace favor
