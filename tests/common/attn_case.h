@@ -26,6 +26,7 @@ struct AttnCaseSpec {
   int q_heads = 4, kv_heads = 1, head_dim = 64;
   std::vector<int> q_lens{7};   // per sequence
   std::vector<int> kv_lens{7};  // per sequence, >= q_len (queries are the last tokens) unless q_pos0 set
+  std::vector<int32_t> q_pos0;  // per sequence, optional: first query position (empty: kv_len - q_len)
   DType dtype = DType::f32;     // Q, K, V
   DType o_dtype = DType::f32;
   bool paged = false;
@@ -75,6 +76,7 @@ struct AttnCase {
     a.batch.n_seqs = int32_t(kv_len.size());
     a.batch.q_start = q_start.data();
     a.batch.kv_len = kv_len.data();
+    a.batch.q_pos0 = spec.q_pos0.empty() ? nullptr : spec.q_pos0.data();
     return a;
   }
   int64_t out_elems() const { return q_tokens * spec.q_heads * spec.head_dim; }
