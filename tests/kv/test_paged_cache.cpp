@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <random>
@@ -17,7 +18,11 @@ using namespace eft;
 
 namespace {
 
-uint64_t fresh_seed() { return std::random_device{}() ^ (uint64_t(std::random_device{}()) << 32); }
+// Fresh per run (printed on failure); EFT_TEST_SEED=n replays a failing run.
+uint64_t fresh_seed() {
+  if (const char* e = std::getenv("EFT_TEST_SEED")) return std::strtoull(e, nullptr, 10);
+  return std::random_device{}() ^ (uint64_t(std::random_device{}()) << 32);
+}
 
 // Token rows: kv_heads = 1, head_dim = 2. K row = {value, layer}, V row = {-value, layer}.
 struct Model {
