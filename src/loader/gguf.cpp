@@ -232,6 +232,9 @@ std::unique_ptr<LoadedModelFile> parse_gguf(const std::string& file, std::shared
     int64_t bs = qtype_block_elems(t.info.type);
     check(int64_t(ne[0]) % bs == 0, "{}: {} has ne[0] = {}, not a multiple of the {} block size {}", file, field,
           ne[0], qtype_name(t.info.type), bs);
+    const uint64_t blocks = ne[0] / uint64_t(bs);
+    if (blocks > uint64_t(std::numeric_limits<int64_t>::max()) / uint64_t(qtype_block_bytes(t.info.type)))
+      fail("{}: {} row of {} elements overflows the byte count", file, field, ne[0]);
     size_t row_bytes = qtype_row_bytes(t.info.type, int64_t(ne[0]));
     int64_t rows = ne[0] == 0 ? 0 : numel / int64_t(ne[0]);
     size_t nbytes;

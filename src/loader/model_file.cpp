@@ -1,5 +1,6 @@
 // ModelFile accessors and the format detection behind open_model_file.
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <limits>
 
@@ -135,8 +136,9 @@ bool looks_like_gguf(const uint8_t* p, size_t n) {
 }
 
 bool looks_like_safetensors(const uint8_t* p, size_t n) {
-  // 8-byte little-endian header length, then a JSON object.
-  return n >= 9 && p[8] == '{';
+  // 8-byte little-endian header length, then a JSON object (anything JSON-like at byte 8 is
+  // taken as an attempt, so a broken header gets the safetensors parser's precise error).
+  return n >= 9 && (p[8] == '{' || p[8] == '[' || p[8] == ' ' || p[8] == '\n' || p[8] == '\r' || p[8] == '\t');
 }
 
 }  // namespace loader
@@ -160,14 +162,17 @@ std::unique_ptr<ModelFile> open_model_file(const std::string& path) {
   check(!ec && fs::exists(st), "{}: no such file or directory", path);
   if (fs::is_directory(st)) return loader::open_safetensors_dir_or_index(path);
   auto m = loader::Mapping::map_file(path);
-  // A JSON file (a sharded index) starts with '{' (after optional whitespace).
   const uint8_t* p = m->data();
+  const size_t n = m->size();
+  if (loader::looks_like_gguf(p, n)) return loader::parse_gguf(path, std::move(m));
+  // A safetensors file's first 8 bytes are a length whose low byte may well be '{' (123) or a
+  // space (32): test for safetensors (a plausible length, then JSON) before testing for JSON.
+  uint64_t hlen = 0;
+  if (n >= 8) std::memcpy(&hlen, p, 8);
+  if (loader::looks_like_safetensors(p, n) && hlen <= n - 8) return loader::open_safetensors_dir_or_index(path);
   size_t i = 0;
-  while (i < m->size() && i < 64 && (p[i] == ' ' || p[i] == '\n' || p[i] == '\r' || p[i] == '\t')) ++i;
-  if (i < m->size() && p[i] == '{') return loader::open_safetensors_dir_or_index(path);
-  // A single safetensors file goes through the directory path too, to pick up config.json.
-  if (!loader::looks_like_gguf(m->data(), m->size()) && loader::looks_like_safetensors(m->data(), m->size()))
-    return loader::open_safetensors_dir_or_index(path);
+  while (i < n && i < 64 && (p[i] == ' ' || p[i] == '\n' || p[i] == '\r' || p[i] == '\t')) ++i;
+  if (i < n && p[i] == '{') return loader::open_safetensors_dir_or_index(path);  // a shard index
   return parse_any(path, std::move(m));
 }
 

@@ -42,9 +42,25 @@ void check_depth(const std::string& file, std::string_view text) {
   }
 }
 
+// Parses JSON text, refusing duplicate keys in any object (nlohmann would keep one silently;
+// two entries for one tensor name must be an error, not a coin toss).
 ojson parse_json(const std::string& file, std::string_view text, const std::string& what) {
   check_depth(file, text);
-  ojson j = ojson::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  std::vector<std::vector<std::string>> keys;  // keys seen, per open object
+  auto cb = [&](int, nlohmann::detail::parse_event_t ev, ojson& parsed) {
+    using E = nlohmann::detail::parse_event_t;
+    if (ev == E::object_start) keys.emplace_back();
+    else if (ev == E::object_end && !keys.empty()) keys.pop_back();
+    else if (ev == E::key && !keys.empty()) {
+      const std::string& k = parsed.get_ref<const std::string&>();
+      auto& seen = keys.back();
+      if (std::find(seen.begin(), seen.end(), k) != seen.end())
+        fail("{}: {} has the key '{}' twice in one object", file, what, k.substr(0, 200));
+      seen.push_back(k);
+    }
+    return true;
+  };
+  ojson j = ojson::parse(text.begin(), text.end(), cb, /*allow_exceptions=*/false);
   check(!j.is_discarded(), "{}: {} is not valid JSON", file, what);
   return j;
 }
@@ -292,7 +308,9 @@ std::unique_ptr<LoadedModelFile> open_safetensors_dir_or_index(const std::string
   } else {
     dir = p.parent_path();
     auto m = Mapping::map_file(path);
-    if (looks_like_safetensors(m->data(), m->size())) out = parse_safetensors(path, std::move(m));
+    uint64_t hlen = 0;
+    if (m->size() >= 8) std::memcpy(&hlen, m->data(), 8);
+    if (looks_like_safetensors(m->data(), m->size()) && hlen <= m->size() - 8) out = parse_safetensors(path, std::move(m));
     else out = open_index(path);  // a JSON file: a shard index
   }
   fs::path cfg = (dir.empty() ? fs::path(".") : dir) / "config.json";
