@@ -134,7 +134,10 @@ EFT_HD TileState mask_tile(const Mask& m, int64_t q_lo, int64_t q_hi, int64_t k_
     }
     case MaskType::longformer: {
       if (causal_cut()) return TileState::empty;
-      bool g = any_global_in(m, q_lo, q_hi) || any_global_in(m, k_lo, k_hi);
+      // A global query i needs a key j <= i in the tile under causal (and symmetrically for a
+      // global key), so causal narrows the ranges searched; this keeps "empty" exact.
+      bool g = m.causal ? any_global_in(m, k_lo > q_lo ? k_lo : q_lo, q_hi) || any_global_in(m, k_lo, k_hi < q_hi ? k_hi : q_hi)
+                        : any_global_in(m, q_lo, q_hi) || any_global_in(m, k_lo, k_hi);
       if (!window_touches() && !g) return TileState::empty;
       if (window_covers() && !causal_partial()) return TileState::full;
       return TileState::partial;
@@ -145,7 +148,11 @@ EFT_HD TileState mask_tile(const Mask& m, int64_t q_lo, int64_t q_hi, int64_t k_
       for (int64_t qb = q_lo / m.block; qb <= q_hi / m.block; ++qb)
         for (int64_t kb = k_lo / m.block; kb <= k_hi / m.block; ++kb) {
           bool on = m.layout[qb * m.n_kb + kb] != 0;
-          any = any || on;
+          // Under causal, an "on" block only counts if its part of the tile reaches j <= i:
+          // its smallest key must not exceed its largest query (keeps "empty" exact).
+          const int64_t i_hi = (qb + 1) * m.block - 1 < q_hi ? (qb + 1) * m.block - 1 : q_hi;
+          const int64_t j_lo = kb * m.block > k_lo ? kb * m.block : k_lo;
+          any = any || (on && (!m.causal || j_lo <= i_hi));
           all = all && on;
         }
       if (!any) return TileState::empty;

@@ -67,7 +67,10 @@ void validate_attention(const AttentionParams& p, const AttentionArgs& a, bool h
   check(is_float(a.q_dtype), "Q dtype {} is not a float type", dtype_name(a.q_dtype));
   check(is_float(a.kv.dtype), "K/V dtype {} is not a float type", dtype_name(a.kv.dtype));
   check(is_float(a.o_dtype), "O dtype {} is not a float type", dtype_name(a.o_dtype));
-  check(a.q && a.o && a.kv.k && a.kv.v, "Q, K, V and O must all be non-null");
+  check(a.q != nullptr, "args.q (Q) is null");
+  check(a.kv.k != nullptr, "args.kv.k (K) is null");
+  check(a.kv.v != nullptr, "args.kv.v (V) is null");
+  check(a.o != nullptr, "args.o (O) is null");
   const int64_t qrow = int64_t(p.q_heads) * p.head_dim, kvrow = int64_t(p.kv_heads) * p.head_dim;
   check(a.q_row_stride == 0 || a.q_row_stride >= qrow, "q_row_stride {} < q_heads*head_dim {}", a.q_row_stride, qrow);
   check(a.o_row_stride == 0 || a.o_row_stride >= qrow, "o_row_stride {} < q_heads*head_dim {}", a.o_row_stride, qrow);

@@ -6,6 +6,7 @@
 #include <cblas.h>
 
 #include <cmath>
+#include <functional>
 #include <vector>
 
 #include "attention/cpu/methods.h"
@@ -44,6 +45,16 @@ float softmax_row(const AttentionParams& p, int64_t pos, float* s, int64_t n, ui
   return mx + std::log(sum);
 }
 
+// parallel_for when there is enough work to pay for waking the pool; tiny calls (decode, short
+// sequences) run inline, since a parallel region costs microseconds (far more on a busy machine).
+void for_each(int64_t n, int64_t work_per_item, const std::function<void(int64_t)>& fn) {
+  if (n * work_per_item < (int64_t(1) << 16)) {
+    for (int64_t i = 0; i < n; ++i) fn(i);
+  } else {
+    parallel_for(n, fn);
+  }
+}
+
 }  // namespace
 
 void attention_standard(const AttentionParams& p, const AttentionArgs& a) {
@@ -79,11 +90,11 @@ void attention_standard(const AttentionParams& p, const AttentionArgs& a) {
     for (int kvh = 0; kvh < p.kv_heads; ++kvh) {
       const int h0 = kvh * G;
       // Gather (and convert) this group's queries and this head's keys and values.
-      parallel_for(q_len, [&](int64_t r) {
+      for_each(q_len, G * D, [&](int64_t r) {
         for (int g = 0; g < G; ++g)
           tile::load_row(a.q, a.q_dtype, (q0 + r) * q_stride + int64_t(h0 + g) * D, D, 1.f, Q + (r * G + g) * D);
       });
-      parallel_for(kv_len, [&](int64_t t) {
+      for_each(kv_len, 2 * D, [&](int64_t t) {
         const int64_t off = kv_row_index(a.kv, s, t) * kv_stride + int64_t(kvh) * D;
         tile::load_row(a.kv.k, a.kv.dtype, off, D, 1.f, K + t * D);
         tile::load_row(a.kv.v, a.kv.dtype, off, D, 1.f, V + t * D);
@@ -92,7 +103,7 @@ void attention_standard(const AttentionParams& p, const AttentionArgs& a) {
         // S [rows, kv_len] = scale * Q [rows, D] · K [kv_len, D]ᵀ
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(rows), int(kv_len), int(D), scale, Q, int(D), K,
                     int(D), 0.f, S, int(kv_len));
-        parallel_for(rows, [&](int64_t row) {
+        for_each(rows, 4 * kv_len, [&](int64_t row) {
           L[row] = softmax_row(p, pos0 + row / G, S + row * kv_len, kv_len, A + row * kv_len);
         });
         // O [rows, D] = P [rows, kv_len] · V [kv_len, D]
@@ -102,7 +113,7 @@ void attention_standard(const AttentionParams& p, const AttentionArgs& a) {
         for (int64_t i = 0; i < rows * D; ++i) O[i] = 0.f;
         for (int64_t i = 0; i < rows; ++i) L[i] = tile::kNegInf;
       }
-      parallel_for(q_len, [&](int64_t r) {
+      for_each(q_len, G * D, [&](int64_t r) {
         for (int g = 0; g < G; ++g) {
           const int64_t row = r * G + g;
           tile::store_row(O + row * D, D, a.o, a.o_dtype, (q0 + r) * o_stride + int64_t(h0 + g) * D);
