@@ -119,8 +119,12 @@ namespace {
 // 2^n through the exponent bits. Plain arithmetic so that GCC vectorizes the calling loop.
 inline float exp_small(float x) {
   const bool under = x < -87.0f;
-  float xc = std::clamp(x, -87.0f, 88.0f);
-  const float n = std::floor(xc * 1.44269504088896341f + 0.5f);
+  float xc = x < -87.0f ? -87.0f : x;
+  xc = xc > 88.0f ? 88.0f : xc;
+  // n = round(x / ln2) by the 1.5 * 2^23 trick (adding it pushes the fraction out of the mantissa):
+  // no floor()/lrint() call, so the loop vectorizes.
+  const float big = 12582912.0f;
+  const float n = (xc * 1.44269504088896341f + big) - big;
   float r = xc - n * 0.693145751953125f;  // ln2 split in a high part exact in float ...
   r = r - n * 1.42860682030941723212e-6f;  // ... and the rest
   float p = 1.f / 5040.f;
