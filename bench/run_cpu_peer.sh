@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# eft's CPU flash attention against PyTorch's CPU scaled_dot_product_attention, same shapes and
+# thread count, in one run.
+#
+#   bench/run_cpu_peer.sh [extra `eft bench attention` options, e.g. --n 1024,4096 --mask none]
+#
+# Creates a venv (EFT_PEER_VENV, default ~/.cache/eft/venv) and installs the plain `torch` wheel
+# from the default PyPI index when torch is missing, builds the eft CLI when EFT_BIN is not given,
+# runs `eft bench attention --json` (methods flash and sparse unless --methods is passed), then
+# times torch on the shapes in that JSON and prints the speed ratio. Outputs land in
+# $EFT_PEER_OUT (default build/peer/): eft.json, torch.json.
+# Threads: EFT_THREADS, else all cores; both engines get the same number.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv="${EFT_PEER_VENV:-$HOME/.cache/eft/venv}"
+threads="${EFT_THREADS:-$(nproc)}"
+out="${EFT_PEER_OUT:-build/peer}"
+mkdir -p "$out"
+
+if ! "$venv/bin/python" -c "import torch" >/dev/null 2>&1; then
+  echo "run_cpu_peer: installing torch into $venv (default PyPI index)" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet torch
+fi
+
+eft="${EFT_BIN:-}"
+if [[ -z "$eft" ]]; then
+  tools/build.sh release eft_cli >&2
+  eft=build/eft
+fi
+
+args=("$@")
+methods=(--methods flash,sparse)
+for a in "${args[@]}"; do
+  [[ "$a" == --methods* ]] && methods=()
+done
+
+echo "run_cpu_peer: $(lscpu | sed -n 's/^Model name: *//p'), $threads threads, $(date -u +%FT%TZ)" >&2
+"$eft" --threads "$threads" bench attention --json "${methods[@]}" "${args[@]}" > "$out/eft.json"
+OMP_NUM_THREADS="$threads" "$venv/bin/python" bench/torch_cpu_attention.py --eft-json "$out/eft.json" \
+  --out "$out/torch.json"
