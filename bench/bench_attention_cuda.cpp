@@ -1,0 +1,330 @@
+// CUDA attention benchmark: prefill TFLOP/s, decode GB/s (contiguous and paged), sliding window,
+// extra device memory, next to the device's measured copy bandwidth. Prints CSV rows (kind, shape,
+// ms, rate) that tools/gpu/report.py joins with the PyTorch peer (tools/gpu/peer.py) measured in
+// the same device call. Without a CUDA device it says so and exits 0.
+//
+//   bench_attention_cuda [--quick] [--csv FILE]
+//
+// Timing: a CUDA graph of R back-to-back calls (rotating over several input copies when one copy
+// would sit in the 60 MB L2), replayed between two events; median of 7 replays / R.
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "eft/attention.h"
+#include "eft/cuda.h"
+
+#if defined(EFT_HAVE_CUDA)
+#include <cuda_runtime.h>
+
+#include "eft/attention_cuda.h"
+#include "eft/dtype.h"
+
+namespace {
+
+#define CK(x)                                                                                      \
+  do {                                                                                             \
+    cudaError_t e_ = (x);                                                                          \
+    if (e_ != cudaSuccess) {                                                                       \
+      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_));      \
+      std::exit(1);                                                                                \
+    }                                                                                              \
+  } while (0)
+
+FILE* g_csv = nullptr;
+void row(const char* fmt_line) {
+  std::printf("%s\n", fmt_line);
+  if (g_csv) std::fprintf(g_csv, "%s\n", fmt_line);
+}
+
+// Random bf16 device buffer (values ~ U(-1, 1)); never zeros (METHOD.md: zeros can run faster).
+void* random_bf16(size_t n, uint64_t seed) {
+  std::vector<uint16_t> h(n);
+  uint64_t s = seed * 6364136223846793005ull + 1442695040888963407ull;
+  for (size_t i = 0; i < n; ++i) {
+    s = s * 6364136223846793005ull + 1442695040888963407ull;
+    const float f = float(int32_t(s >> 33) % 20000) / 10000.f - 1.f;
+    h[i] = eft::f32_to_bf16(f).bits;
+  }
+  void* d = nullptr;
+  CK(cudaMalloc(&d, n * 2));
+  CK(cudaMemcpy(d, h.data(), n * 2, cudaMemcpyHostToDevice));
+  return d;
+}
+
+// Median time in ms of one call, for `calls` (one per input copy index) captured in a graph.
+template <typename F>
+double time_graph(F&& call, int copies, int reps_per_graph) {
+  cudaStream_t st;
+  CK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+  for (int i = 0; i < 2; ++i) call(i % copies, st);  // warm-up outside the graph
+  CK(cudaStreamSynchronize(st));
+  cudaGraph_t g;
+  cudaGraphExec_t ge;
+  CK(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
+  for (int r = 0; r < reps_per_graph; ++r) call(r % copies, st);
+  CK(cudaStreamEndCapture(st, &g));
+  CK(cudaGraphInstantiate(&ge, g, 0));
+  CK(cudaGraphLaunch(ge, st));
+  cudaEvent_t a, b;
+  CK(cudaEventCreate(&a));
+  CK(cudaEventCreate(&b));
+  std::vector<double> ms;
+  for (int i = 0; i < 7; ++i) {
+    CK(cudaEventRecord(a, st));
+    CK(cudaGraphLaunch(ge, st));
+    CK(cudaEventRecord(b, st));
+    CK(cudaEventSynchronize(b));
+    float t = 0;
+    CK(cudaEventElapsedTime(&t, a, b));
+    ms.push_back(double(t) / reps_per_graph);
+  }
+  std::sort(ms.begin(), ms.end());
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  cudaGraphExecDestroy(ge);
+  cudaGraphDestroy(g);
+  cudaStreamDestroy(st);
+  return ms[ms.size() / 2];
+}
+
+double copy_bandwidth() {
+  const size_t bytes = size_t(2) << 30;
+  void *a, *b;
+  CK(cudaMalloc(&a, bytes));
+  CK(cudaMalloc(&b, bytes));
+  CK(cudaMemset(a, 1, bytes));
+  // Eager copies between events (a memcpy node inside a graph may go to a copy engine, which is
+  // slower than the copy kernel an eager device-to-device cudaMemcpy runs).
+  cudaEvent_t e0, e1;
+  CK(cudaEventCreate(&e0));
+  CK(cudaEventCreate(&e1));
+  std::vector<double> t;
+  for (int i = 0; i < 9; ++i) {
+    CK(cudaEventRecord(e0));
+    CK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice));
+    CK(cudaEventRecord(e1));
+    CK(cudaEventSynchronize(e1));
+    float ms1 = 0;
+    CK(cudaEventElapsedTime(&ms1, e0, e1));
+    if (i >= 2) t.push_back(ms1);
+  }
+  std::sort(t.begin(), t.end());
+  const double ms = t[t.size() / 2];
+  cudaEventDestroy(e0);
+  cudaEventDestroy(e1);
+  cudaFree(a);
+  cudaFree(b);
+  return 2.0 * double(bytes) / (ms * 1e-3) / 1e9;
+}
+
+struct BenchShape {
+  int batch, q_len, kv_len, q_heads, kv_heads, head_dim;
+  eft::Mask mask;
+  bool paged = false;
+  int block_size = 16;
+};
+
+// Runs one shape; returns ms per call. Sets workspace bytes through `ws_bytes`.
+double run_shape(const BenchShape& s, size_t* ws_bytes, int* splits) {
+  using namespace eft;
+  const int64_t q_tokens = int64_t(s.batch) * s.q_len;
+  const int64_t kv_tokens = int64_t(s.batch) * s.kv_len;
+  const size_t q_elems = size_t(q_tokens) * s.q_heads * s.head_dim;
+  const size_t kv_elems = size_t(kv_tokens) * s.kv_heads * s.head_dim;
+  const size_t kv_bytes = 2 * kv_elems * 2;
+  // Enough copies that one pass over them exceeds 4x the L2 (cold-cache numbers, as a server sees).
+  const int copies = int(std::clamp<size_t>((size_t(256) << 20) / std::max<size_t>(kv_bytes + 4 * q_elems, 1) + 1, 1, 32));
+  std::vector<void*> q(copies), k(copies), v(copies), o(copies);
+  for (int c = 0; c < copies; ++c) {
+    q[c] = random_bf16(q_elems, 3 * c + 1);
+    k[c] = random_bf16(kv_elems, 3 * c + 2);
+    v[c] = random_bf16(kv_elems, 3 * c + 3);
+    CK(cudaMalloc(&o[c], q_elems * 2));
+  }
+  std::vector<int32_t> q_start(s.batch + 1), kv_len(s.batch, s.kv_len), kv_start(s.batch);
+  for (int b = 0; b <= s.batch; ++b) q_start[b] = b * s.q_len;
+  for (int b = 0; b < s.batch; ++b) kv_start[b] = b * s.kv_len;
+  const int per_seq = (s.kv_len + s.block_size - 1) / s.block_size;
+  const int n_blocks = s.paged ? int(kv_tokens / s.block_size) : 0;
+  std::vector<int32_t> table;
+  if (s.paged) {
+    std::vector<int32_t> ids(n_blocks);
+    std::iota(ids.begin(), ids.end(), 0);
+    std::shuffle(ids.begin(), ids.end(), std::mt19937(11));
+    table.assign(ids.begin(), ids.end());  // [batch, per_seq]
+  }
+  AttentionParams p;
+  p.q_heads = s.q_heads;
+  p.kv_heads = s.kv_heads;
+  p.head_dim = s.head_dim;
+  p.mask = s.mask;
+  AttentionArgs a;
+  a.q_dtype = a.kv.dtype = a.o_dtype = DType::bf16;
+  a.q = q[0];
+  a.kv.k = k[0];
+  a.kv.v = v[0];
+  a.o = o[0];
+  a.batch.n_seqs = s.batch;
+  a.batch.q_start = q_start.data();
+  a.batch.kv_len = kv_len.data();
+  if (s.paged) {
+    a.kv.layout = KvLayout::paged;
+    a.kv.block_table = table.data();
+    a.kv.block_size = s.block_size;
+    a.kv.max_blocks = per_seq;
+    a.kv.n_blocks = n_blocks;
+  } else {
+    a.kv.kv_start = kv_start.data();
+  }
+  const cuda::AttentionPlan plan = cuda::plan_attention(p, a);
+  *ws_bytes = plan.workspace_bytes;
+  *splits = plan.kv_splits;
+  void* ws = nullptr;
+  if (plan.workspace_bytes) CK(cudaMalloc(&ws, plan.workspace_bytes));
+  // Device copies of the metadata.
+  auto dev = [](const std::vector<int32_t>& h) {
+    void* d = nullptr;
+    if (h.empty()) return static_cast<int32_t*>(nullptr);
+    CK(cudaMalloc(&d, h.size() * 4));
+    CK(cudaMemcpy(d, h.data(), h.size() * 4, cudaMemcpyHostToDevice));
+    return static_cast<int32_t*>(d);
+  };
+  int32_t *d_qs = dev(q_start), *d_kl = dev(kv_len), *d_ks = dev(kv_start), *d_bt = dev(table);
+  AttentionArgs da = a;
+  da.batch.q_start = d_qs;
+  da.batch.kv_len = d_kl;
+  da.kv.kv_start = s.paged ? nullptr : d_ks;
+  da.kv.block_table = s.paged ? d_bt : nullptr;
+  const int reps = std::max(copies, 4);
+  const double ms = time_graph(
+      [&](int c, cudaStream_t st) {
+        da.q = q[c];
+        da.kv.k = k[c];
+        da.kv.v = v[c];
+        da.o = o[c];
+        cuda::attention(p, da, plan, {ws, plan.workspace_bytes}, st);
+      },
+      copies, reps);
+  for (int c = 0; c < copies; ++c) {
+    cudaFree(q[c]);
+    cudaFree(k[c]);
+    cudaFree(v[c]);
+    cudaFree(o[c]);
+  }
+  cudaFree(ws);
+  cudaFree(d_qs);
+  cudaFree(d_kl);
+  cudaFree(d_ks);
+  cudaFree(d_bt);
+  return ms;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (!eft::cuda::available()) {
+    std::printf("no CUDA device: bench_attention_cuda skipped\n");
+    return 0;
+  }
+  bool quick = false;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--quick")) quick = true;
+    if (!std::strcmp(argv[i], "--profile")) {
+      // One prefill and one decode shape, for a profiler (ncu -k regex:fwd_kernel).
+      size_t ws;
+      int sp;
+      BenchShape pre{8, 2048, 2048, 16, 16, 128, eft::mask_none()};
+      BenchShape dec{16, 1, 4096, 32, 8, 128, eft::mask_causal(), true, 16};
+      std::printf("profile: prefill %.4f ms, decode %.4f ms\n", run_shape(pre, &ws, &sp), run_shape(dec, &ws, &sp));
+      return 0;
+    }
+    if (!std::strcmp(argv[i], "--csv") && i + 1 < argc) g_csv = std::fopen(argv[++i], "w");
+  }
+  char line[512];
+  std::snprintf(line, sizeof line, "device,%s,%d", eft::cuda::device_name().c_str(), eft::cuda::sm_count());
+  row(line);
+  const double bw = copy_bandwidth();
+  std::snprintf(line, sizeof line, "copy_gbps,%.0f", bw);
+  row(line);
+
+  // Prefill: 16k tokens in total, batch = 16384 / N, heads = 2048 / D (the anchors' shapes).
+  row("# prefill,D,H,N,B,causal,ms,tflops");
+  for (int D : {64, 128, 256})
+    for (int N : {512, 2048, 8192, 16384})
+      for (int causal : {0, 1}) {
+        if (quick && N != 2048) continue;
+        BenchShape s{16384 / N, N, N, 2048 / D, 2048 / D, D, causal ? eft::mask_causal() : eft::mask_none()};
+        size_t ws;
+        int sp;
+        const double ms = run_shape(s, &ws, &sp);
+        const double flops = 4.0 * s.batch * s.q_heads * double(N) * N * D / (causal ? 2 : 1);
+        std::snprintf(line, sizeof line, "prefill,%d,%d,%d,%d,%d,%.4f,%.1f", D, s.q_heads, N, s.batch, causal, ms,
+                      flops / (ms * 1e-3) / 1e12);
+        row(line);
+      }
+
+  // Decode: one query token, GQA 32/8, D = 128; GB/s of K+V bytes read.
+  row("# decode,batch,kv_len,paged,ms,gbps,frac_copy,splits,workspace_bytes");
+  for (int B : {1, 16, 64})
+    for (int L : {1024, 4096, 16384, 32768})
+      for (int paged : {0, 1}) {
+        if (quick && L != 4096) continue;
+        BenchShape s{B, 1, L, 32, 8, 128, eft::mask_causal(), paged != 0, 16};
+        size_t ws;
+        int sp;
+        const double ms = run_shape(s, &ws, &sp);
+        const double bytes = 2.0 * B * double(L) * 8 * 128 * 2;
+        const double gbps = bytes / (ms * 1e-3) / 1e9;
+        std::snprintf(line, sizeof line, "decode,%d,%d,%d,%.4f,%.0f,%.3f,%d,%zu", B, L, paged, ms, gbps, gbps / bw, sp,
+                      ws);
+        row(line);
+      }
+
+  // Sliding window N = 16k, W = 1024 (keys i-1023 .. i), 16 heads, D = 128, against our causal.
+  row("# window,N,W,ms_window,ms_causal,speedup,ideal");
+  {
+    BenchShape w{1, 16384, 16384, 16, 16, 128, eft::mask_window(1023, 0)};
+    BenchShape c{1, 16384, 16384, 16, 16, 128, eft::mask_causal()};
+    size_t ws;
+    int sp;
+    const double mw = run_shape(w, &ws, &sp), mc = run_shape(c, &ws, &sp);
+    std::snprintf(line, sizeof line, "window,16384,1024,%.4f,%.4f,%.2f,%.2f", mw, mc, mc / mw, 16384.0 / (2 * 1024));
+    row(line);
+  }
+
+  // Extra device memory of one call (1 x 16 heads x N x 128): the plan's workspace, nothing else.
+  row("# memory,N,kernel,extra_bytes");
+  for (int N : {4096, 8192, 16384}) {
+    BenchShape s{1, N, N, 16, 16, 128, eft::mask_causal()};
+    size_t ws;
+    int sp;
+    run_shape(s, &ws, &sp);
+    std::snprintf(line, sizeof line, "memory,%d,prefill,%zu", N, ws);
+    row(line);
+  }
+  {
+    BenchShape s{1, 1, 32768, 32, 8, 128, eft::mask_causal()};
+    size_t ws;
+    int sp;
+    run_shape(s, &ws, &sp);
+    std::snprintf(line, sizeof line, "memory,32768,decode_b1,%zu", ws);
+    row(line);
+  }
+  if (g_csv) std::fclose(g_csv);
+  return 0;
+}
+
+#else  // built without CUDA
+
+int main() {
+  std::printf("eft built without CUDA: bench_attention_cuda skipped\n");
+  return 0;
+}
+
+#endif

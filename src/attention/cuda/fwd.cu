@@ -1,0 +1,601 @@
+// Exact softmax attention on the GPU, FlashAttention-2 structure (prefill and flash-decoding).
+//
+// A CTA owns a row set (see fwd_params.h) and streams the K/V tiles its mask allows through
+// double-buffered shared memory (cp.async), computing S = Q K^T and O += P V with
+// mma.sync.m16n8k16 (bf16/f16 in, f32 accumulate) fed by ldmatrix, and keeping the online
+// softmax (running max m, running sum l) in registers in base-2 units, so the scale folds into
+// one multiply before exp2. Whole tiles are skipped with mask_tile(); only partial tiles evaluate
+// mask_allows() per element. Nothing O(N^2) is ever stored.
+//
+// Warp layout: WM x WN warps. Prefill: WN = 1, warp w owns rows [16w, 16w+16) and every key of a
+// tile. Decode: WM = 1, all warps own the same (<= 32) rows and warp w takes keys
+// [w*BN/WN, (w+1)*BN/WN) of each tile; the WN partial softmax states are merged in shared memory
+// at the end. With kv_splits > 1 the key range is cut into splits, one CTA each, and
+// merge_kernel combines their (o, lse) partials.
+//
+// Shared-memory tiles are [rows][D] with the 16-byte chunks of each row XOR-swizzled by row % 8,
+// so the eight 16-byte rows an ldmatrix phase reads always fall in distinct banks.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cmath>
+#include <cstdint>
+#include <mutex>
+
+#include "attention/cuda/fwd_params.h"
+#include "eft/mask.h"
+
+namespace eft::cuda::detail {
+namespace {
+
+constexpr float kLn2 = 0.6931471805599453f;
+
+// ---- small PTX wrappers ---------------------------------------------------------------------
+__device__ __forceinline__ uint32_t smem_addr(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+// 16-byte global -> shared copy; when !valid the destination is zero-filled (src-size 0), which
+// is how rows past the end of a sequence become harmless zeros instead of garbage.
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
+               "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p)));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p)));
+}
+__device__ __forceinline__ float fast_exp2(float x) {  // ex2.approx(-inf) = +0
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
+template <typename T> struct Mma;
+template <> struct Mma<__nv_bfloat16> {
+  // d += a (16x16, row) * b (16x8, col)
+  static __device__ __forceinline__ void run(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
+    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<uint32_t*>(&v);
+  }
+};
+template <> struct Mma<__half> {
+  static __device__ __forceinline__ void run(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
+    __half2 v = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<uint32_t*>(&v);
+  }
+};
+
+// Stores two adjacent output elements (col, col+1) in the requested dtype.
+__device__ __forceinline__ void store2(void* base, DType t, int64_t idx, float a, float b) {
+  if (t == DType::f32) {
+    *reinterpret_cast<float2*>(static_cast<float*>(base) + idx) = make_float2(a, b);
+  } else if (t == DType::bf16) {
+    *reinterpret_cast<__nv_bfloat162*>(static_cast<__nv_bfloat16*>(base) + idx) = __floats2bfloat162_rn(a, b);
+  } else {
+    *reinterpret_cast<__half2*>(static_cast<__half*>(base) + idx) = __floats2half2_rn(a, b);
+  }
+}
+
+// Row of K/V for key `key` of sequence `s` (int32 index math: keys < 2^31).
+// Power-of-two block sizes (the usual 16..256) use shifts instead of integer division.
+__device__ __forceinline__ int64_t kv_row(const KvView& kv, int shift, int s, int key) {
+  if (kv.layout == KvLayout::contiguous) return int64_t(kv.kv_start[s]) + key;
+  const int32_t* table = kv.block_table + int64_t(s) * kv.max_blocks;
+  if (shift >= 0) return (int64_t(table[key >> shift]) << shift) + (key & ((1 << shift) - 1));
+  return int64_t(table[key / kv.block_size]) * kv.block_size + key % kv.block_size;
+}
+
+// Conservative key interval [lo, hi] any query in positions [q_lo, q_hi] may see (before the
+// per-tile test): lets causal / window masks start and stop the tile loop without scanning.
+__device__ __forceinline__ void key_bounds(const Mask& m, int64_t q_lo, int64_t q_hi, int64_t& lo, int64_t& hi) {
+  switch (m.type) {
+    case MaskType::none: break;
+    case MaskType::causal: hi = min(hi, q_hi); break;
+    case MaskType::window:
+      if (m.left >= 0) lo = max(lo, q_lo - m.left);
+      if (m.right >= 0) hi = min(hi, q_hi + m.right);
+      break;
+    default:
+      if (m.causal) hi = min(hi, q_hi);
+      break;
+  }
+}
+
+template <typename T, int D, int BN, int WM, int WN, int MT>
+struct Tile {
+  static constexpr int kWarps = WM * WN;
+  static constexpr int kThreads = kWarps * 32;
+  static constexpr int kBM = WM * MT * 16;   // rows per CTA
+  static constexpr int kKPW = BN / WN;       // keys per warp per tile
+  static constexpr int kChunks = D / 8;      // 16-byte chunks per row
+  static constexpr int kOStride = D + 8;     // f32 merge buffer row stride (padded against conflicts)
+  static constexpr size_t kQBytes = size_t(kBM) * D * sizeof(T);
+  static constexpr size_t kKVBytes = size_t(2) * 2 * BN * D * sizeof(T);  // K, V x 2 stages
+  static constexpr size_t kMergeBytes = WN > 1 ? size_t(WN) * kBM * (kOStride + 2) * sizeof(float) : 0;
+  static constexpr size_t kSmem = kQBytes + (kKVBytes > kMergeBytes ? kKVBytes : kMergeBytes);
+  static_assert(kKPW % 16 == 0, "each warp takes whole k16 slices of a tile");
+  static_assert(kChunks >= 8, "swizzle needs >= 8 chunks per row");
+  static_assert(WM == 1 || WN == 1, "warps split either rows or keys");
+
+  // Element offset of chunk `ch` of row `r` in a [rows][D] swizzled tile.
+  static __device__ __forceinline__ int swz(int r, int ch) { return r * D + ((ch ^ (r & 7)) << 3); }
+};
+
+template <typename T, int D, int BN, int WM, int WN, int MT>
+__global__ void __launch_bounds__(WM * WN * 32) fwd_kernel(const __grid_constant__ FwdParams p) {
+  using C = Tile<T, D, BN, WM, WN, MT>;
+  using M = Mma<T>;
+  constexpr int BM = C::kBM, KPW = C::kKPW, NT = KPW / 8, DT = D / 8;
+  extern __shared__ __align__(128) unsigned char smem[];
+  T* sQ = reinterpret_cast<T*>(smem);                 // [BM][D]
+  T* sK = reinterpret_cast<T*>(smem + C::kQBytes);    // [2][BN][D]
+  T* sV = sK + 2 * BN * D;                            // [2][BN][D]
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int warp_m = warp % WM, warp_n = warp / WM;
+  const int seq = blockIdx.z;
+  const int32_t q0 = p.batch.q_start[seq];
+  const int32_t q_len = p.batch.q_start[seq + 1] - q0;
+  const int32_t kv_len = p.batch.kv_len[seq];
+  const int split = blockIdx.x % p.kv_splits;
+  // Heaviest query tiles (latest positions, most keys under causal) are launched first.
+  const int qtile = p.q_tiles - 1 - int(blockIdx.x / p.kv_splits);
+  const int tok0 = qtile * p.tokens_per_cta;
+  if (tok0 >= q_len) return;  // grid is sized for the longest sequence
+  const int n_tok = min(p.tokens_per_cta, q_len - tok0);
+  const int kvh = blockIdx.y / p.head_chunks, hc = blockIdx.y % p.head_chunks;
+  const int head0 = kvh * p.group + hc * p.heads_per_cta;
+  const int nh = min(p.heads_per_cta, p.group - hc * p.heads_per_cta);
+  const int64_t pos0 = p.batch.q_pos0 ? int64_t(p.batch.q_pos0[seq]) : int64_t(kv_len) - q_len;
+  const int64_t q_lo = pos0 + tok0, q_hi = pos0 + tok0 + n_tok - 1;
+
+  // ---- Q row set -> shared memory (zeros for rows outside the set) -------------------------------
+  const T* gq = static_cast<const T*>(p.q);
+  for (int c = tid; c < BM * C::kChunks; c += C::kThreads) {
+    const int r = c / C::kChunks, ch = c % C::kChunks;
+    const int t = r / p.heads_per_cta, g = r % p.heads_per_cta;
+    const bool ok = t < n_tok && g < nh;
+    const T* src = ok ? gq + int64_t(q0 + tok0 + t) * p.q_stride + int64_t(head0 + g) * D + ch * 8 : gq;
+    cp_async16(sQ + C::swz(r, ch), src, ok);
+  }
+  cp_async_commit();
+
+  // ---- key tiles this CTA visits --------------------------------------------------------------
+  int64_t k_lo = 0, k_hi = int64_t(kv_len) - 1;
+  key_bounds(p.mask, q_lo, q_hi, k_lo, k_hi);
+  int kt_begin = 0, kt_end = 0;  // tile indices [begin, end)
+  if (k_hi >= k_lo) {
+    const int t0 = int(k_lo / BN), t1 = int(k_hi / BN) + 1;
+    const int per = (t1 - t0 + p.kv_splits - 1) / p.kv_splits;
+    kt_begin = min(t1, t0 + split * per);
+    kt_end = min(t1, kt_begin + per);
+  }
+  auto tile_state = [&](int j) {
+    const int64_t lo = int64_t(j) * BN, hi = min(lo + BN, int64_t(kv_len)) - 1;
+    TileState s = mask_tile(p.mask, q_lo, q_hi, lo, hi);
+    if (s == TileState::full && lo + BN > kv_len) s = TileState::partial;  // ragged end
+    return s;
+  };
+  auto next_tile = [&](int j) {
+    while (j < kt_end && tile_state(j) == TileState::empty) ++j;
+    return j;
+  };
+
+  const T* gk = static_cast<const T*>(p.k);
+  const T* gv = static_cast<const T*>(p.v);
+  auto load_kv = [&](int j, int buf) {
+    T* dk = sK + buf * BN * D;
+    T* dv = sV + buf * BN * D;
+    for (int c = tid; c < BN * C::kChunks; c += C::kThreads) {
+      const int r = c / C::kChunks, ch = c % C::kChunks;
+      const int key = j * BN + r;
+      const bool ok = key < kv_len;
+      const int64_t off = ok ? kv_row(p.kv, p.block_shift, seq, key) * p.kv_stride + int64_t(kvh) * D + ch * 8 : 0;
+      cp_async16(dk + C::swz(r, ch), gk + off, ok);
+      cp_async16(dv + C::swz(r, ch), gv + off, ok);
+    }
+  };
+
+  // Per-thread softmax state: this thread holds rows lane/4 and lane/4 + 8 of each m16 tile.
+  float o_acc[MT][DT][4];
+  float row_m[MT][2], row_l[MT][2];
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt) {
+#pragma unroll
+    for (int dt = 0; dt < DT; ++dt) o_acc[mt][dt][0] = o_acc[mt][dt][1] = o_acc[mt][dt][2] = o_acc[mt][dt][3] = 0.f;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      row_m[mt][h] = -INFINITY;
+      row_l[mt][h] = 0.f;
+    }
+  }
+
+  int j = next_tile(kt_begin);
+  if (j < kt_end) load_kv(j, 0);
+  cp_async_commit();
+  int buf = 0;
+  while (j < kt_end) {
+    const int jn = next_tile(j + 1);
+    if (jn < kt_end) load_kv(jn, buf ^ 1);
+    cp_async_commit();
+    cp_async_wait<1>();  // everything but the tile just issued has landed (Q and tile j)
+    __syncthreads();
+
+    const T* tK = sK + buf * BN * D;
+    const T* tV = sV + buf * BN * D;
+    const bool partial = tile_state(j) == TileState::partial;
+
+    // S = Q K^T for this warp's rows x keys: s[mt][nt] is an m16n8 accumulator.
+    float s[MT][NT][4];
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) s[mt][nt][0] = s[mt][nt][1] = s[mt][nt][2] = s[mt][nt][3] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      uint32_t a[MT][4];
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        const int r = (warp_m * MT + mt) * 16 + (lane & 7) + ((lane >> 3) & 1) * 8;
+        ldmatrix_x4(a[mt], sQ + C::swz(r, 2 * kk + (lane >> 4)));
+      }
+#pragma unroll
+      for (int np = 0; np < NT / 2; ++np) {
+        uint32_t b[4];
+        const int r = warp_n * KPW + np * 16 + (lane & 7) + (lane >> 4) * 8;
+        ldmatrix_x4(b, tK + C::swz(r, 2 * kk + ((lane >> 3) & 1)));
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          M::run(s[mt][2 * np], a[mt], b[0], b[1]);
+          M::run(s[mt][2 * np + 1], a[mt], b[2], b[3]);
+        }
+      }
+    }
+
+    // Scale (and soft-cap) into base-2 logits. Uniform branch: the common path stays a multiply.
+    if (p.softcap_log2 > 0.f) {
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) s[mt][nt][e] = p.softcap_log2 * tanhf(s[mt][nt][e] * p.scale_over_cap);
+    } else {
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) s[mt][nt][e] *= p.scale_log2;
+    }
+    // Partial tiles only: evaluate the mask predicate once per element in a rolled loop (one copy of
+    // mask_allows in the code, not MT*NT*4 inlined ones), collecting one bit per element, then
+    // apply the bits with compile-time register indices.
+    if (partial) {
+      static_assert(MT * 4 * NT <= 64, "allowed-bits word holds this thread's elements of a tile");
+      const int key_base = j * BN + warp_n * KPW + (lane & 3) * 2;
+      uint64_t allowed = 0;
+#pragma unroll 1
+      for (int i = 0; i < MT * 4 * NT; ++i) {
+        const int mt = i / (4 * NT), h = (i / (2 * NT)) & 1, b = i % (2 * NT);  // b = nt * 2 + e
+        const int r = (warp_m * MT + mt) * 16 + (lane >> 2) + 8 * h;
+        const int64_t pos = min(pos0 + tok0 + r / p.heads_per_cta, q_hi);
+        const int key = key_base + (b >> 1) * 8 + (b & 1);
+        if (key < kv_len && mask_allows(p.mask, pos, key)) allowed |= uint64_t(1) << i;
+      }
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int h = 0; h < 2; ++h)
+#pragma unroll
+          for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+            for (int e = 0; e < 2; ++e)
+              if (!((allowed >> (mt * 4 * NT + h * 2 * NT + nt * 2 + e)) & 1)) s[mt][nt][2 * h + e] = -INFINITY;
+    }
+
+    // Online softmax, per row (this thread's rows lane/4 and lane/4 + 8 of each m16 tile).
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        float mx = -INFINITY;
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt) mx = fmaxf(mx, fmaxf(s[mt][nt][2 * h], s[mt][nt][2 * h + 1]));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        const float m_new = fmaxf(row_m[mt][h], mx);
+        const float m_use = m_new == -INFINITY ? 0.f : m_new;  // all masked so far: avoid inf - inf
+        const float alpha = fast_exp2(row_m[mt][h] - m_use);
+        float sum = 0.f;
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const float pe = fast_exp2(s[mt][nt][2 * h + e] - m_use);
+            s[mt][nt][2 * h + e] = pe;
+            sum += pe;
+          }
+        row_l[mt][h] = row_l[mt][h] * alpha + sum;  // per-thread partial; quad-reduced at the end
+        row_m[mt][h] = m_new;
+#pragma unroll
+        for (int dt = 0; dt < DT; ++dt) {
+          o_acc[mt][dt][2 * h] *= alpha;
+          o_acc[mt][dt][2 * h + 1] *= alpha;
+        }
+      }
+    }
+
+    // O += P V: the S accumulator layout of two n8 tiles is exactly the A layout of one k16 slice.
+#pragma unroll
+    for (int ks = 0; ks < KPW / 16; ++ks) {
+      uint32_t a[MT][4];
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        a[mt][0] = M::pack(s[mt][2 * ks][0], s[mt][2 * ks][1]);
+        a[mt][1] = M::pack(s[mt][2 * ks][2], s[mt][2 * ks][3]);
+        a[mt][2] = M::pack(s[mt][2 * ks + 1][0], s[mt][2 * ks + 1][1]);
+        a[mt][3] = M::pack(s[mt][2 * ks + 1][2], s[mt][2 * ks + 1][3]);
+      }
+#pragma unroll
+      for (int dp = 0; dp < D / 16; ++dp) {
+        uint32_t b[4];
+        const int r = warp_n * KPW + ks * 16 + (lane & 7) + ((lane >> 3) & 1) * 8;
+        ldmatrix_x4_trans(b, tV + C::swz(r, 2 * dp + (lane >> 4)));
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          M::run(o_acc[mt][2 * dp], a[mt], b[0], b[1]);
+          M::run(o_acc[mt][2 * dp + 1], a[mt], b[2], b[3]);
+        }
+      }
+    }
+    __syncthreads();  // all warps are done with `buf` before a later iteration refills it
+    j = jn;
+    buf ^= 1;
+  }
+  cp_async_wait<0>();
+
+  // ---- epilogue -------------------------------------------------------------------------------
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      row_l[mt][h] += __shfl_xor_sync(0xffffffffu, row_l[mt][h], 1);
+      row_l[mt][h] += __shfl_xor_sync(0xffffffffu, row_l[mt][h], 2);
+    }
+
+  // Where row r of the set goes: token index (into Q/O rows) and head, or -1 if r is padding.
+  auto row_dest = [&](int r, int64_t& tok, int& head) {
+    const int t = r / p.heads_per_cta, g = r % p.heads_per_cta;
+    tok = int64_t(q0) + tok0 + t;
+    head = head0 + g;
+    return t < n_tok && g < nh;
+  };
+  // Writes one finished row pair (cols c, c+1) of row r: final output or a split partial.
+  auto emit = [&](int r, int c, float a, float b) {
+    int64_t tok;
+    int head;
+    if (!row_dest(r, tok, head)) return;
+    if (p.kv_splits == 1) {
+      store2(p.o, p.o_dtype, tok * p.o_stride + int64_t(head) * D + c, a, b);
+    } else {
+      float* dst = p.part_o + ((tok * p.q_heads + head) * p.kv_splits + split) * D + c;
+      *reinterpret_cast<float2*>(dst) = make_float2(a, b);
+    }
+  };
+  auto emit_lse = [&](int r, float lse) {
+    int64_t tok;
+    int head;
+    if (!row_dest(r, tok, head)) return;
+    if (p.kv_splits == 1) {
+      if (p.lse) p.lse[tok * p.q_heads + head] = lse;
+    } else {
+      p.part_lse[(tok * p.q_heads + head) * p.kv_splits + split] = lse;
+    }
+  };
+
+  if constexpr (WN == 1) {
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int r = (warp_m * MT + mt) * 16 + (lane >> 2) + 8 * h;
+        const float l = row_l[mt][h];
+        const float inv = l > 0.f ? 1.f / l : 0.f;  // no key allowed: O = 0
+#pragma unroll
+        for (int dt = 0; dt < DT; ++dt)
+          emit(r, dt * 8 + (lane & 3) * 2, o_acc[mt][dt][2 * h] * inv, o_acc[mt][dt][2 * h + 1] * inv);
+        if ((lane & 3) == 0) emit_lse(r, l > 0.f ? row_m[mt][h] * kLn2 + logf(l) : -INFINITY);
+      }
+  } else {
+    // Merge the WN warps' states for the same rows through shared memory (K/V tiles are free now).
+    float* sO = reinterpret_cast<float*>(smem + C::kQBytes);  // [WN][BM][D+8]
+    float* sM = sO + WN * BM * C::kOStride;                    // [WN][BM]
+    float* sL = sM + WN * BM;                                  // [WN][BM]
+    __syncthreads();
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int h = 0; h < 2; ++h)
+        if ((lane & 3) == 0) {
+          const int r = mt * 16 + (lane >> 2) + 8 * h;
+          sM[warp_n * BM + r] = row_m[mt][h];
+          sL[warp_n * BM + r] = row_l[mt][h];
+        }
+    __syncthreads();
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int r = mt * 16 + (lane >> 2) + 8 * h;
+        float mall = -INFINITY;
+        for (int w = 0; w < WN; ++w) mall = fmaxf(mall, sM[w * BM + r]);
+        const float mu = mall == -INFINITY ? 0.f : mall;
+        float lall = 0.f;
+        for (int w = 0; w < WN; ++w) lall += sL[w * BM + r] * fast_exp2(sM[w * BM + r] - mu);
+        const float f = lall > 0.f ? fast_exp2(row_m[mt][h] - mu) / lall : 0.f;
+#pragma unroll
+        for (int dt = 0; dt < DT; ++dt) {
+          float* dst = sO + (warp_n * BM + r) * C::kOStride + dt * 8 + (lane & 3) * 2;
+          *reinterpret_cast<float2*>(dst) = make_float2(o_acc[mt][dt][2 * h] * f, o_acc[mt][dt][2 * h + 1] * f);
+        }
+        if (warp_n == 0 && (lane & 3) == 0) emit_lse(r, lall > 0.f ? mall * kLn2 + logf(lall) : -INFINITY);
+      }
+    __syncthreads();
+    for (int idx = tid; idx < BM * D / 2; idx += C::kThreads) {
+      const int r = idx / (D / 2), c = (idx % (D / 2)) * 2;
+      float a = 0.f, b = 0.f;
+#pragma unroll
+      for (int w = 0; w < WN; ++w) {
+        const float2 v = *reinterpret_cast<const float2*>(sO + (w * BM + r) * C::kOStride + c);
+        a += v.x;
+        b += v.y;
+      }
+      emit(r, c, a, b);
+    }
+  }
+}
+
+// One warp per (token, head): o = sum_i exp(lse_i - lse) o_i, lse = log sum_i exp(lse_i).
+__global__ void merge_kernel(const __grid_constant__ FwdParams p, int64_t rows, int D) {
+  const int64_t row = int64_t(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
+  const int lane = threadIdx.x & 31;
+  if (row >= rows) return;
+  const int S = p.kv_splits;
+  const float* lse = p.part_lse + row * S;
+  float mx = -INFINITY;
+  for (int i = lane; i < S; i += 32) mx = fmaxf(mx, lse[i]);
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+  const float mu = mx == -INFINITY ? 0.f : mx;
+  float wsum = 0.f;
+  for (int i = 0; i < S; ++i) wsum += __expf(lse[i] - mu);
+  const float inv = wsum > 0.f ? 1.f / wsum : 0.f;
+  const int64_t tok = row / p.q_heads;
+  const int head = int(row % p.q_heads);
+  const float* po = p.part_o + row * S * D;
+  for (int c = lane * 2; c < D; c += 64) {
+    float a = 0.f, b = 0.f;
+    for (int i = 0; i < S; ++i) {
+      const float w = __expf(lse[i] - mu);
+      if (w == 0.f) continue;  // empty split: its o is 0 but skip the read anyway
+      const float2 v = *reinterpret_cast<const float2*>(po + int64_t(i) * D + c);
+      a += w * v.x;
+      b += w * v.y;
+    }
+    store2(p.o, p.o_dtype, tok * p.o_stride + int64_t(head) * D + c, a * inv, b * inv);
+  }
+  if (lane == 0 && p.lse) p.lse[row] = wsum > 0.f ? mu + logf(wsum) : -INFINITY;
+}
+
+// ---- the table of instantiations: every compiled combination is listed here ---------------------
+using KernelFn = void (*)(FwdParams);
+struct Entry {
+  FwdConfig cfg;
+  KernelFn fn;
+};
+
+template <typename T, int D, int BN, int WM, int WN, int MT>
+constexpr Entry entry(DType dt) {
+  using C = Tile<T, D, BN, WM, WN, MT>;
+  return Entry{FwdConfig{D, dt, C::kBM, BN, C::kWarps, WN > 1, C::kThreads, C::kSmem},
+               &fwd_kernel<T, D, BN, WM, WN, MT>};
+}
+
+using bf = __nv_bfloat16;
+using hf = __half;
+// prefill: WM warps own 16 rows each; decode: 4 warps split each 64-key tile, 16 or 32 rows.
+const Entry kTable[] = {
+    entry<bf, 64, 64, 8, 1, 1>(DType::bf16),  entry<hf, 64, 64, 8, 1, 1>(DType::f16),
+    entry<bf, 128, 64, 8, 1, 1>(DType::bf16), entry<hf, 128, 64, 8, 1, 1>(DType::f16),
+    entry<bf, 256, 32, 4, 1, 1>(DType::bf16), entry<hf, 256, 32, 4, 1, 1>(DType::f16),
+    entry<bf, 64, 64, 1, 4, 1>(DType::bf16),  entry<hf, 64, 64, 1, 4, 1>(DType::f16),
+    entry<bf, 64, 64, 1, 4, 2>(DType::bf16),  entry<hf, 64, 64, 1, 4, 2>(DType::f16),
+    entry<bf, 128, 64, 1, 4, 1>(DType::bf16), entry<hf, 128, 64, 1, 4, 1>(DType::f16),
+    entry<bf, 128, 64, 1, 4, 2>(DType::bf16), entry<hf, 128, 64, 1, 4, 2>(DType::f16),
+    entry<bf, 256, 64, 1, 4, 1>(DType::bf16), entry<hf, 256, 64, 1, 4, 1>(DType::f16),
+};
+constexpr int kTableSize = int(sizeof(kTable) / sizeof(kTable[0]));
+FwdConfig g_configs[kTableSize];
+std::once_flag g_attr_once[kTableSize];
+
+}  // namespace
+
+const FwdConfig* fwd_configs(int* count) {
+  for (int i = 0; i < kTableSize; ++i) g_configs[i] = kTable[i].cfg;
+  *count = kTableSize;
+  return g_configs;
+}
+
+namespace {
+// Raising the dynamic shared-memory limit is a per-function setting, done once (not a stream
+// operation, so it never lands inside a captured graph).
+cudaError_t g_attr_status[kTableSize];
+cudaError_t prepare(int config) {
+  std::call_once(g_attr_once[config], [config] {
+    const Entry& e = kTable[config];
+    g_attr_status[config] =
+        cudaFuncSetAttribute(e.fn, cudaFuncAttributeMaxDynamicSharedMemorySize, int(e.cfg.smem_bytes));
+  });
+  return g_attr_status[config];
+}
+}  // namespace
+
+int fwd_ctas_per_sm(int config) {
+  if (config < 0 || config >= kTableSize || prepare(config) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  int n = 0;
+  const Entry& e = kTable[config];
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, e.fn, e.cfg.threads, e.cfg.smem_bytes) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return n;
+}
+
+cudaError_t launch_fwd(int config, const FwdParams& p, int n_seqs, cudaStream_t stream) {
+  if (config < 0 || config >= kTableSize) return cudaErrorInvalidValue;
+  const Entry& e = kTable[config];
+  if (cudaError_t attr = prepare(config); attr != cudaSuccess) return attr;
+  const dim3 grid(unsigned(p.q_tiles * p.kv_splits), unsigned(p.kv_heads * p.head_chunks), unsigned(n_seqs));
+  e.fn<<<grid, e.cfg.threads, e.cfg.smem_bytes, stream>>>(p);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_merge(const FwdParams& p, int64_t q_tokens, int head_dim, cudaStream_t stream) {
+  const int64_t rows = q_tokens * p.q_heads;
+  constexpr int kWarpsPerBlock = 8;
+  const unsigned blocks = unsigned((rows + kWarpsPerBlock - 1) / kWarpsPerBlock);
+  if (blocks == 0) return cudaSuccess;
+  merge_kernel<<<blocks, kWarpsPerBlock * 32, 0, stream>>>(p, rows, head_dim);
+  return cudaGetLastError();
+}
+
+}  // namespace eft::cuda::detail

@@ -1,0 +1,70 @@
+#pragma once
+// Private interface between the host-side planner (plan.cpp, which may use fmt and throw) and the
+// kernels (fwd.cu, which must not): plain structs and a few C-style launch functions.
+//
+// One kernel family serves prefill and decode. A thread block (CTA) owns a "row set": up to BM
+// (query token, query head) pairs that share one KV head, and walks K/V tiles of BN keys:
+//   prefill: one head per CTA, BM consecutive query tokens;          rows r -> token r
+//   decode : the query heads of a KV head (or a chunk of them) times q_len tokens (1..8);
+//            rows r -> token r / heads_per_cta, head r % heads_per_cta
+// so K/V are read once per KV head in decode (GQA/MQA) and the warps split the keys of a tile.
+#include <cstddef>
+#include <cstdint>
+
+#include <cuda_runtime.h>
+
+#include "eft/attention.h"
+
+namespace eft::cuda::detail {
+
+struct FwdParams {
+  const void* q = nullptr;  // [q_tokens, q_heads, D] with row stride q_stride (elements)
+  const void* k = nullptr;  // KvView rows, kv_stride elements apart
+  const void* v = nullptr;
+  void* o = nullptr;        // [q_tokens, q_heads, D] with row stride o_stride, dtype o_dtype
+  float* lse = nullptr;     // optional [q_tokens, q_heads]
+  int64_t q_stride = 0, kv_stride = 0, o_stride = 0;
+  int32_t q_heads = 0, kv_heads = 0, group = 1;  // group = q_heads / kv_heads
+  int32_t heads_per_cta = 1;   // query heads of one KV head in a CTA's row set
+  int32_t head_chunks = 1;     // ceil(group / heads_per_cta); grid.y = kv_heads * head_chunks
+  int32_t tokens_per_cta = 0;  // query tokens in a CTA's row set
+  int32_t q_tiles = 1;         // grid.x = q_tiles * kv_splits
+  int32_t kv_splits = 1;       // > 1: partial (o, lse) per split into part_o / part_lse, merged after
+  float scale_log2 = 0.f;      // scale * log2(e): logits are kept in base-2 units (exp2 softmax)
+  float scale_over_cap = 0.f;  // softcap: t = softcap_log2 * tanh(s * scale / softcap)
+  float softcap_log2 = 0.f;    // 0 = no softcap
+  DType o_dtype = DType::f32;
+  KvView kv;                   // device pointers (kv_start or block_table)
+  int32_t block_shift = -1;    // paged with a power-of-two block size: log2(block_size), else -1
+  SeqBatch batch;              // device pointers
+  Mask mask;                   // device pointers (global / layout)
+  float* part_o = nullptr;     // [q_tokens, q_heads, kv_splits, D] normalized partial outputs
+  float* part_lse = nullptr;   // [q_tokens, q_heads, kv_splits] natural-log partial LSE (-inf: empty)
+};
+
+// One compiled instantiation of the kernel (the table lives in fwd.cu).
+struct FwdConfig {
+  int head_dim;
+  DType dtype;      // bf16 or f16 (Q, K, V)
+  int block_m;      // rows per CTA (BM)
+  int block_n;      // keys per tile (BN)
+  int warps;        // warps per CTA
+  bool decode;      // warps split keys (decode) rather than rows (prefill)
+  int threads;
+  size_t smem_bytes;
+};
+
+// The table of instantiations; index = config id used by launch_fwd.
+const FwdConfig* fwd_configs(int* count);
+
+// Resident CTAs per SM of instantiation `config` on the current device (registers and shared
+// memory both counted), or 0 when it cannot be queried (no device).
+int fwd_ctas_per_sm(int config);
+
+// Launches instantiation `config` on grid (q_tiles * kv_splits, kv_heads * head_chunks, n_seqs).
+cudaError_t launch_fwd(int config, const FwdParams& p, int n_seqs, cudaStream_t stream);
+
+// Merges kv_splits partials per (token, head) into o (o_dtype) and lse.
+cudaError_t launch_merge(const FwdParams& p, int64_t q_tokens, int head_dim, cudaStream_t stream);
+
+}  // namespace eft::cuda::detail

@@ -1,0 +1,229 @@
+// Host side of CUDA attention: validation, planning (kernel, tiles, KV splits, workspace) and the
+// launch. Everything that can fail with a message lives here; fwd.cu only holds kernels.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+#include "attention/cuda/fwd_params.h"
+#include "eft/attention_cuda.h"
+#include "eft/cuda.h"
+#include "eft/error.h"
+
+namespace eft::cuda {
+namespace {
+
+using detail::FwdConfig;
+using detail::FwdParams;
+
+constexpr int kDecodeMaxQ = 8;              // decode kernel: q_len 1..8 (speculative verification)
+constexpr int kDefaultSms = 132;            // H100/H200 SXM, when planning without a device
+constexpr size_t kSmemPerSm = 227 * 1024;   // usable shared memory per SM on sm_90 (sm_80: 163 KB)
+constexpr int kMinTilesPerSplit = 2;        // a split below 128 keys costs more in merging than it gains
+constexpr int kMaxSplits = 64;
+
+size_t align_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
+bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
+// Picks the instantiation for (head_dim, dtype, kernel). Decode prefers the smallest row block
+// that holds q_len * group rows (less wasted tensor-core work), else the largest.
+int pick_config(int head_dim, DType dt, bool decode, int rows_wanted) {
+  int n = 0;
+  const FwdConfig* cfg = detail::fwd_configs(&n);
+  int best = -1;
+  for (int i = 0; i < n; ++i) {
+    const FwdConfig& c = cfg[i];
+    if (c.head_dim != head_dim || c.dtype != dt || c.decode != decode) continue;
+    if (best < 0) { best = i; continue; }
+    const FwdConfig& b = cfg[best];
+    const bool c_fits = c.block_m >= rows_wanted, b_fits = b.block_m >= rows_wanted;
+    if (c_fits && (!b_fits || c.block_m < b.block_m)) best = i;
+    else if (!c_fits && !b_fits && c.block_m > b.block_m) best = i;
+  }
+  return best;
+}
+
+}  // namespace
+
+AttentionPlan plan_attention(const AttentionParams& p, const AttentionArgs& a, const AttentionPlanOptions& opt) {
+  validate_attention(p, a, /*host_pointers=*/true);
+  check(p.method != AttnMethod::linear, "linear attention is not implemented on CUDA (use attention_cpu)");
+  check(p.head_dim == 64 || p.head_dim == 128 || p.head_dim == 256,
+        "CUDA attention supports head_dim 64, 128 and 256 (got {})", p.head_dim);
+  check(a.q_dtype == DType::bf16 || a.q_dtype == DType::f16, "CUDA attention takes bf16 or f16 Q/K/V (Q is {})",
+        dtype_name(a.q_dtype));
+  check(a.kv.dtype == a.q_dtype, "CUDA attention needs K/V in the dtype of Q ({}), got {}", dtype_name(a.q_dtype),
+        dtype_name(a.kv.dtype));
+  check(opt.kv_splits >= 0, "kv_splits must be >= 0 (got {})", opt.kv_splits);
+
+  AttentionPlan plan;
+  plan.q_heads = p.q_heads;
+  plan.kv_heads = p.kv_heads;
+  plan.head_dim = p.head_dim;
+  plan.n_seqs = a.batch.n_seqs;
+  plan.dtype = a.q_dtype;
+  plan.layout = a.kv.layout;
+  plan.block_size = a.kv.layout == KvLayout::paged ? a.kv.block_size : 0;
+  plan.mask = p.mask.type;
+  const SeqBatch& b = a.batch;
+  for (int32_t s = 0; s < b.n_seqs; ++s) {
+    plan.max_q_len = std::max(plan.max_q_len, b.q_start[s + 1] - b.q_start[s]);
+    plan.max_kv_len = std::max(plan.max_kv_len, b.kv_len[s]);
+  }
+  plan.q_tokens = b.n_seqs > 0 ? b.q_start[b.n_seqs] : 0;
+
+  const bool decode = opt.kernel == AttnKernel::decode ||
+                      (opt.kernel == AttnKernel::automatic && plan.max_q_len <= kDecodeMaxQ);
+  plan.kernel = decode ? AttnKernel::decode : AttnKernel::prefill;
+  const int group = p.q_heads / p.kv_heads;
+  const int max_q = std::max(plan.max_q_len, 1);
+  plan.config = pick_config(p.head_dim, a.q_dtype, decode, max_q * group);
+  check(plan.config >= 0, "no CUDA attention kernel for head_dim {} dtype {}", p.head_dim, dtype_name(a.q_dtype));
+  int n_cfg = 0;
+  const FwdConfig& cfg = detail::fwd_configs(&n_cfg)[plan.config];
+  plan.block_m = cfg.block_m;
+  plan.block_n = cfg.block_n;
+  plan.smem_bytes = cfg.smem_bytes;
+  if (decode) {
+    // As many heads of the group as fit next to q_len tokens; the rest go to further CTAs, which
+    // re-read the same K/V (mostly from L2).
+    plan.heads_per_cta = std::clamp(cfg.block_m / max_q, 1, group);
+    plan.tokens_per_cta = cfg.block_m / plan.heads_per_cta;
+  } else {
+    plan.heads_per_cta = 1;
+    plan.tokens_per_cta = cfg.block_m;
+  }
+  plan.head_chunks = (group + plan.heads_per_cta - 1) / plan.heads_per_cta;
+  plan.q_tiles = (max_q + plan.tokens_per_cta - 1) / plan.tokens_per_cta;
+
+  // CTAs that do work (short sequences' surplus CTAs exit at once).
+  int64_t real_ctas = 0;
+  for (int32_t s = 0; s < b.n_seqs; ++s) {
+    const int32_t q_len = b.q_start[s + 1] - b.q_start[s];
+    real_ctas += (q_len + plan.tokens_per_cta - 1) / plan.tokens_per_cta;
+  }
+  real_ctas *= int64_t(p.kv_heads) * plan.head_chunks;
+
+  const int kv_tiles = std::max(1, (plan.max_kv_len + cfg.block_n - 1) / cfg.block_n);
+  if (opt.kv_splits > 0) {
+    plan.kv_splits = std::min(opt.kv_splits, kv_tiles);
+  } else if (decode && real_ctas > 0) {
+    // Flash-decoding: cut the KV range when the batch cannot fill the GPU with resident CTAs.
+    const int sms = opt.sm_count > 0 ? opt.sm_count : (sm_count() > 0 ? sm_count() : kDefaultSms);
+    // Resident CTAs per SM: asked of the device (registers count too), else a shared-memory estimate.
+    int per_sm = sm_count() > 0 ? detail::fwd_ctas_per_sm(plan.config) : 0;
+    if (per_sm <= 0) per_sm = std::max<int>(1, std::min<int>(int(kSmemPerSm / (cfg.smem_bytes + 1024)), 2048 / cfg.threads));
+    const int64_t target = int64_t(sms) * per_sm;  // CTAs resident at once (one wave)
+    // Pick the fewest splits whose CTA count fills whole waves well (>= 90% of the last wave), so
+    // that neither idle SMs nor a nearly empty last wave waste the bandwidth; never cut a sequence
+    // into pieces shorter than kMinTilesPerSplit tiles.
+    const int max_splits = std::max(1, std::min(kv_tiles / kMinTilesPerSplit, kMaxSplits));
+    int best = 1;
+    double best_eff = 0;
+    for (int s = 1; s <= max_splits; ++s) {
+      const double waves = double(real_ctas * s) / double(target);
+      const double eff = waves / std::ceil(waves);  // busy fraction of the slots over all waves
+      if (eff > best_eff + 1e-9) {
+        best = s;
+        best_eff = eff;
+      }
+      if (eff >= 0.9 && waves >= 1.0) break;
+    }
+    plan.kv_splits = best;
+  }
+  plan.ctas = int64_t(plan.q_tiles) * plan.kv_splits * p.kv_heads * plan.head_chunks * b.n_seqs;
+  check(int64_t(plan.q_tiles) * plan.kv_splits < (int64_t(1) << 31), "too many query tiles x splits ({} x {})",
+        plan.q_tiles, plan.kv_splits);
+  check(int64_t(p.kv_heads) * plan.head_chunks <= 65535, "too many heads for one launch ({} CTA rows)",
+        int64_t(p.kv_heads) * plan.head_chunks);
+  check(b.n_seqs <= 65535, "at most 65535 sequences per CUDA attention call (got {})", b.n_seqs);
+  if (plan.kv_splits > 1) {
+    const size_t parts = size_t(plan.q_tokens) * p.q_heads * plan.kv_splits;
+    plan.workspace_bytes = align_up(parts * p.head_dim * sizeof(float), 256) + align_up(parts * sizeof(float), 256);
+  }
+  return plan;
+}
+
+void attention(const AttentionParams& p, const AttentionArgs& a, const AttentionPlan& plan, Workspace ws,
+               cudaStream_t stream) {
+  // Cheap checks only: no device memory is read, so this stays graph-capturable.
+  check(plan.config >= 0, "attention(): the plan is empty (make it with plan_attention)");
+  check(p.q_heads == plan.q_heads && p.kv_heads == plan.kv_heads && p.head_dim == plan.head_dim,
+        "attention(): heads/head_dim {}/{}/{} differ from the plan's {}/{}/{}", p.q_heads, p.kv_heads, p.head_dim,
+        plan.q_heads, plan.kv_heads, plan.head_dim);
+  check(a.batch.n_seqs == plan.n_seqs, "attention(): batch.n_seqs {} differs from the plan's {}", a.batch.n_seqs,
+        plan.n_seqs);
+  check(a.q_dtype == plan.dtype && a.kv.dtype == plan.dtype, "attention(): Q/K/V dtype {}/{} differs from the plan's {}",
+        dtype_name(a.q_dtype), dtype_name(a.kv.dtype), dtype_name(plan.dtype));
+  check(a.kv.layout == plan.layout, "attention(): KV layout differs from the plan's");
+  check(plan.layout != KvLayout::paged || a.kv.block_size == plan.block_size,
+        "attention(): kv.block_size {} differs from the plan's {}", a.kv.block_size, plan.block_size);
+  check(p.mask.type == plan.mask, "attention(): mask type {} differs from the plan's {}", int(p.mask.type),
+        int(plan.mask));
+  check(a.o_dtype == DType::f32 || a.o_dtype == DType::bf16 || a.o_dtype == DType::f16,
+        "attention(): O dtype {} is not f32, bf16 or f16", dtype_name(a.o_dtype));
+  check(a.q && a.kv.k && a.kv.v && a.o, "attention(): Q, K, V and O must all be non-null");
+  check(aligned16(a.q) && aligned16(a.kv.k) && aligned16(a.kv.v) && aligned16(a.o),
+        "attention(): Q, K, V and O must be 16-byte aligned (q={}, k={}, v={}, o={})", a.q, a.kv.k, a.kv.v,
+        static_cast<const void*>(a.o));
+  const int64_t qrow = int64_t(p.q_heads) * p.head_dim, kvrow = int64_t(p.kv_heads) * p.head_dim;
+  const int64_t q_stride = a.q_row_stride ? a.q_row_stride : qrow;
+  const int64_t o_stride = a.o_row_stride ? a.o_row_stride : qrow;
+  const int64_t kv_stride = a.kv.row_stride ? a.kv.row_stride : kvrow;
+  check(q_stride % 8 == 0 && o_stride % 8 == 0 && kv_stride % 8 == 0,
+        "attention(): row strides must be multiples of 8 elements (q {}, kv {}, o {})", q_stride, kv_stride, o_stride);
+  check((reinterpret_cast<uintptr_t>(a.lse) & 3u) == 0, "attention(): lse must be 4-byte aligned");
+  check(ws.bytes >= plan.workspace_bytes, "attention(): workspace of {} bytes is smaller than the {} the plan needs",
+        ws.bytes, plan.workspace_bytes);
+  check(plan.workspace_bytes == 0 || (ws.data && aligned16(ws.data)),
+        "attention(): workspace pointer must be non-null and 16-byte aligned");
+  if (plan.n_seqs == 0 || plan.q_tokens == 0) return;
+  check(a.batch.q_start && a.batch.kv_len, "attention(): batch.q_start and batch.kv_len must be set");
+  check(a.kv.layout == KvLayout::contiguous ? a.kv.kv_start != nullptr : a.kv.block_table != nullptr,
+        "attention(): kv.kv_start (contiguous) or kv.block_table (paged) must be set");
+
+  FwdParams f;
+  f.q = a.q;
+  f.k = a.kv.k;
+  f.v = a.kv.v;
+  f.o = a.o;
+  f.lse = a.lse;
+  f.q_stride = q_stride;
+  f.kv_stride = kv_stride;
+  f.o_stride = o_stride;
+  f.q_heads = p.q_heads;
+  f.kv_heads = p.kv_heads;
+  f.group = p.q_heads / p.kv_heads;
+  f.heads_per_cta = plan.heads_per_cta;
+  f.head_chunks = plan.head_chunks;
+  f.tokens_per_cta = plan.tokens_per_cta;
+  f.q_tiles = plan.q_tiles;
+  f.kv_splits = plan.kv_splits;
+  const float scale = effective_scale(p);
+  constexpr float kLog2e = 1.4426950408889634f;
+  f.scale_log2 = scale * kLog2e;
+  if (p.softcap > 0.f) {
+    f.softcap_log2 = p.softcap * kLog2e;
+    f.scale_over_cap = scale / p.softcap;
+  }
+  f.o_dtype = a.o_dtype;
+  f.kv = a.kv;
+  if (a.kv.layout == KvLayout::paged && (a.kv.block_size & (a.kv.block_size - 1)) == 0)
+    f.block_shift = __builtin_ctz(unsigned(a.kv.block_size));
+  f.batch = a.batch;
+  f.mask = p.mask;
+  if (plan.kv_splits > 1) {
+    const size_t parts = size_t(plan.q_tokens) * p.q_heads * plan.kv_splits;
+    f.part_o = static_cast<float*>(ws.data);
+    f.part_lse = reinterpret_cast<float*>(static_cast<char*>(ws.data) + align_up(parts * p.head_dim * sizeof(float), 256));
+  }
+  cudaError_t e = detail::launch_fwd(plan.config, f, plan.n_seqs, stream);
+  check(e == cudaSuccess, "CUDA attention kernel launch failed: {}", cudaGetErrorString(e));
+  if (plan.kv_splits > 1) {
+    e = detail::launch_merge(f, plan.q_tokens, p.head_dim, stream);
+    check(e == cudaSuccess, "CUDA attention merge launch failed: {}", cudaGetErrorString(e));
+  }
+}
+
+}  // namespace eft::cuda

@@ -1,0 +1,333 @@
+// CUDA attention against the float64 CPU reference, plus invariants (paged == contiguous,
+// split-KV == one pass, decode of the last token == last prefill row, graph replay == launch)
+// and the host-side validation (which runs without a GPU too; see main.cpp).
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <random>
+
+#include "eft/cuda.h"
+#include "eft/error.h"
+#include "gpu/gpu_case.h"
+
+namespace eft::test {
+namespace {
+
+using cuda::AttentionPlanOptions;
+using cuda::AttnKernel;
+
+uint64_t fresh_seed() {
+  static std::random_device rd;
+  return (uint64_t(rd()) << 32) ^ rd();
+}
+double tol(DType t) { return t == DType::bf16 ? 5e-3 : 1e-3; }
+
+// Masks of the grid; global / layout vectors sized for positions < 512.
+struct MaskCase {
+  const char* name;
+  Mask mask;
+  std::vector<int32_t> global;
+  std::vector<uint8_t> layout;
+};
+std::vector<MaskCase> all_masks() {
+  std::vector<MaskCase> m;
+  m.push_back({"none", mask_none(), {}, {}});
+  m.push_back({"causal", mask_causal(), {}, {}});
+  m.push_back({"window_causal", mask_window(37, 0), {}, {}});
+  m.push_back({"window_both", mask_window(20, 15), {}, {}});
+  m.push_back({"strided", mask_strided(13, 9, true), {}, {}});
+  m.push_back({"longformer", mask_longformer(16, 16, nullptr, 0, false), {0, 5, 30}, {}});  // < every kv_len
+  {
+    const int block = 32, nb = 512 / block;
+    std::vector<uint8_t> layout(size_t(nb * nb));
+    std::mt19937 rng(7);
+    for (auto& x : layout) x = uint8_t(rng() % 3 == 0);
+    for (int i = 0; i < nb; ++i) layout[size_t(i * nb + i)] = 1;  // diagonal: no row left empty
+    m.push_back({"block_sparse", mask_block_sparse(nullptr, block, nb, nb, true), {}, layout});
+  }
+  return m;
+}
+
+// Runs one spec on the GPU and checks every element (and the LSE) against the reference.
+void check_case(AttnCaseSpec spec, const AttentionPlanOptions& opt, std::vector<int32_t> q_pos0 = {},
+                AttnKernel expect = AttnKernel::automatic) {
+  const uint64_t seed = fresh_seed();
+  AttnCase c = make_case(spec, seed);
+  SCOPED_TRACE(spec.str() + " seed=" + std::to_string(seed) + " splits=" + std::to_string(opt.kv_splits));
+  DeviceCase dc(c, q_pos0);
+  GpuResult r;
+  dc.run(opt, r);
+  if (expect != AttnKernel::automatic) {
+    EXPECT_EQ(int(r.plan.kernel), int(expect));
+  }
+  std::vector<double> ref, ref_lse;
+  dc.reference(ref, ref_lse);
+  const double err = rel_l2(r.out, ref);
+  EXPECT_LE(err, tol(spec.o_dtype == DType::f32 ? spec.dtype : spec.o_dtype))
+      << "kernel=" << int(r.plan.kernel) << " splits=" << r.plan.kv_splits;
+  for (size_t i = 0; i < ref_lse.size(); ++i) {
+    if (std::isinf(ref_lse[i])) {
+      ASSERT_TRUE(std::isinf(r.lse[i]) && r.lse[i] < 0) << "lse row " << i << " = " << r.lse[i];
+    } else {
+      ASSERT_NEAR(r.lse[i], ref_lse[i], 2e-2 + 1e-3 * std::fabs(ref_lse[i])) << "lse row " << i;
+    }
+  }
+}
+
+AttnCaseSpec base_spec(int D, DType dt, int qh, int kvh) {
+  AttnCaseSpec s;
+  s.head_dim = D;
+  s.dtype = dt;
+  s.o_dtype = dt;
+  s.q_heads = qh;
+  s.kv_heads = kvh;
+  return s;
+}
+
+// ---- prefill -------------------------------------------------------------------------------------
+
+TEST(CudaAttention, PrefillEveryMaskLayoutHeadDim) {
+  const int heads[3][2] = {{4, 4}, {8, 2}, {4, 1}};
+  const int block_sizes[5] = {16, 32, 64, 128, 256};
+  int i = 0;
+  for (int D : {64, 128, 256})
+    for (DType dt : {DType::bf16, DType::f16})
+      for (const MaskCase& mc : all_masks())
+        for (bool paged : {false, true}) {
+          ++i;
+          AttnCaseSpec s = base_spec(D, dt, heads[i % 3][0], heads[i % 3][1]);
+          // Ragged: full prefill, chunked prefill with history, and a single query; none a tile multiple.
+          s.q_lens = {77, 130, 1};
+          s.kv_lens = {77, 200, 33};
+          s.paged = paged;
+          s.block_size = block_sizes[i % 5];
+          s.mask = mc.mask;
+          s.global = mc.global;
+          s.layout = mc.layout;
+          SCOPED_TRACE(mc.name);
+          check_case(s, {.kernel = AttnKernel::prefill}, {}, AttnKernel::prefill);
+        }
+}
+
+TEST(CudaAttention, PrefillHeadLayouts) {
+  const int heads[4][2] = {{8, 8}, {8, 2}, {8, 1}, {6, 3}};
+  for (int D : {64, 128, 256})
+    for (auto& h : heads)
+      for (bool causal : {false, true}) {
+        AttnCaseSpec s = base_spec(D, DType::bf16, h[0], h[1]);
+        s.q_lens = {150, 129};
+        s.kv_lens = {150, 129};
+        if (causal) s.mask = mask_causal();
+        check_case(s, {});
+      }
+}
+
+TEST(CudaAttention, PrefillSoftcapScaleF32OutAndQueryPositions) {
+  for (int D : {64, 128, 256}) {
+    AttnCaseSpec s = base_spec(D, DType::bf16, 8, 2);
+    s.q_lens = {90, 40};
+    s.kv_lens = {200, 100};
+    s.mask = mask_causal();
+    s.softcap = 2.5f;
+    s.scale = 0.3f;
+    s.o_dtype = DType::f32;
+    check_case(s, {});
+    // Explicit positions: chunk [50, 140) of a 200-token sequence, chunk [10, 50) of 100 (keys past
+    // the chunk exist but the causal mask hides them).
+    s.softcap = 0.f;
+    s.scale = 0.f;
+    check_case(s, {}, {50, 10});
+    s.mask = mask_window(30, 5);
+    check_case(s, {}, {50, 10});
+  }
+}
+
+TEST(CudaAttention, PrefillLongerSequences) {
+  for (DType dt : {DType::bf16, DType::f16}) {
+    AttnCaseSpec s = base_spec(128, dt, 4, 2);
+    s.q_lens = {1000, 333};
+    s.kv_lens = {1000, 333};
+    s.mask = mask_causal();
+    s.paged = true;
+    s.block_size = 64;
+    check_case(s, {});
+  }
+}
+
+// ---- decode --------------------------------------------------------------------------------------
+
+TEST(CudaAttention, DecodeGrid) {
+  const int heads[3][2] = {{32, 8}, {8, 8}, {16, 1}};
+  int i = 0;
+  for (int D : {64, 128, 256})
+    for (int q_len : {1, 4, 8})
+      for (auto& h : heads) {
+        ++i;
+        const DType dt = i % 2 ? DType::bf16 : DType::f16;
+        AttnCaseSpec s = base_spec(D, dt, h[0], h[1]);
+        s.q_lens = {q_len, q_len, q_len};
+        s.kv_lens = {1000, 77, 300};
+        s.paged = i % 3 != 0;
+        s.block_size = i % 4 == 0 ? 256 : 16;
+        const Mask masks[3] = {mask_causal(), mask_none(), mask_window(100, 0)};
+        s.mask = masks[i % 3];
+        check_case(s, {}, {}, AttnKernel::decode);
+      }
+}
+
+TEST(CudaAttention, DecodeSparseMasks) {
+  for (const MaskCase& mc : all_masks()) {
+    AttnCaseSpec s = base_spec(128, DType::bf16, 16, 4);
+    s.q_lens = {2, 1};
+    s.kv_lens = {450, 200};
+    s.paged = true;
+    s.mask = mc.mask;
+    s.global = mc.global;
+    s.layout = mc.layout;
+    SCOPED_TRACE(mc.name);
+    check_case(s, {.kernel = AttnKernel::decode, .kv_splits = 3});
+  }
+}
+
+// ---- invariants ----------------------------------------------------------------------------------
+
+// The same K/V rows stored contiguously and in shuffled paged blocks give bit-identical outputs.
+TEST(CudaAttention, PagedEqualsContiguous) {
+  for (AttnKernel kern : {AttnKernel::prefill, AttnKernel::decode}) {
+    AttnCaseSpec s = base_spec(128, DType::bf16, 8, 2);
+    s.q_lens = kern == AttnKernel::prefill ? std::vector<int>{130, 61} : std::vector<int>{1, 3};
+    s.kv_lens = {700, 61};
+    s.mask = mask_causal();
+    s.paged = true;
+    s.block_size = 32;
+    const uint64_t seed = fresh_seed();
+    SCOPED_TRACE("seed=" + std::to_string(seed));
+    AttnCase paged = make_case(s, seed);
+    AttnCaseSpec sc = s;
+    sc.paged = false;
+    AttnCase contig = make_case(sc, seed);
+    contig.q = paged.q;
+    const int64_t row_bytes = int64_t(s.kv_heads) * s.head_dim * 2;
+    for (int seq = 0; seq < 2; ++seq)
+      for (int t = 0; t < s.kv_lens[seq]; ++t) {
+        const int64_t src = kv_row_index(paged.args().kv, seq, t), dst = contig.kv_start[seq] + t;
+        std::memcpy(contig.k.data() + dst * row_bytes, paged.k.data() + src * row_bytes, size_t(row_bytes));
+        std::memcpy(contig.v.data() + dst * row_bytes, paged.v.data() + src * row_bytes, size_t(row_bytes));
+      }
+    DeviceCase dp(paged), dc(contig);
+    GpuResult rp, rc;
+    dp.run({.kernel = kern}, rp);
+    dc.run({.kernel = kern}, rc);
+    ASSERT_EQ(rp.plan.kv_splits, rc.plan.kv_splits);
+    for (size_t i = 0; i < rp.out.size(); ++i) ASSERT_EQ(rp.out[i], rc.out[i]) << "element " << i;
+  }
+}
+
+// Cutting the KV range into splits and merging (o, lse) equals one pass. Not bit-exact: P is
+// rounded to the input type relative to the running row max, which differs between one pass and a
+// split, so the bound is the P-rounding level of f16 (2^-11 per weight), not f32 rounding.
+TEST(CudaAttention, SplitKvEqualsSinglePass) {
+  for (AttnKernel kern : {AttnKernel::decode, AttnKernel::prefill}) {
+    AttnCaseSpec s = base_spec(128, DType::f16, 32, 8);
+    s.q_lens = kern == AttnKernel::decode ? std::vector<int>{1, 1, 1} : std::vector<int>{70, 20, 9};
+    s.kv_lens = {3000, 700, 90};
+    s.o_dtype = DType::f32;
+    s.mask = mask_causal();
+    AttnCase c = make_case(s, fresh_seed());
+    DeviceCase d(c);
+    GpuResult one, many;
+    d.run({.kernel = kern, .kv_splits = 1}, one);
+    d.run({.kernel = kern, .kv_splits = 7}, many);
+    ASSERT_EQ(one.plan.kv_splits, 1);
+    ASSERT_EQ(many.plan.kv_splits, 7);
+    EXPECT_LE(rel_l2(many.out, one.out), 5e-4);
+    for (size_t i = 0; i < one.lse.size(); ++i) ASSERT_NEAR(many.lse[i], one.lse[i], 1e-4) << i;
+  }
+}
+
+// Decoding the last token over the same cache gives the last row of the causal prefill.
+TEST(CudaAttention, DecodeOfLastTokenEqualsLastPrefillRow) {
+  const int N = 517;
+  AttnCaseSpec s = base_spec(128, DType::f16, 32, 8);
+  s.q_lens = {N};
+  s.kv_lens = {N};
+  s.o_dtype = DType::f32;
+  s.mask = mask_causal();
+  s.paged = true;
+  s.block_size = 16;
+  const uint64_t seed = fresh_seed();
+  SCOPED_TRACE("seed=" + std::to_string(seed));
+  AttnCase pre = make_case(s, seed);
+  AttnCaseSpec sd = s;
+  sd.q_lens = {1};
+  AttnCase dec = make_case(sd, seed);
+  dec.k = pre.k;
+  dec.v = pre.v;
+  dec.block_table = pre.block_table;
+  const size_t row = size_t(s.q_heads) * s.head_dim;  // elements per token
+  std::memcpy(dec.q.data(), pre.q.data() + (N - 1) * row * 2, row * 2);
+  DeviceCase dp(pre), dd(dec);
+  GpuResult rp, rd;
+  dp.run({.kernel = AttnKernel::prefill}, rp);
+  dd.run({.kernel = AttnKernel::decode}, rd);
+  ASSERT_GT(rd.plan.kv_splits, 1);  // the decode path really split the 517 keys
+  std::vector<double> last(rp.out.end() - std::ptrdiff_t(row), rp.out.end());
+  EXPECT_LE(rel_l2(rd.out, last), 1e-3);
+}
+
+// A decode launch captured in a CUDA graph and replayed gives the reference result.
+TEST(CudaAttention, GraphCaptureReplay) {
+  AttnCaseSpec s = base_spec(128, DType::bf16, 32, 8);
+  s.q_lens = {1, 1, 1, 1};
+  s.kv_lens = {2000, 513, 64, 1};
+  s.paged = true;
+  s.mask = mask_causal();
+  AttnCase c = make_case(s, fresh_seed());
+  DeviceCase d(c);
+  const cuda::AttentionPlan plan = cuda::plan_attention(c.params, d.host_args());
+  ASSERT_GT(plan.kv_splits, 1);
+  DevBuf ws(plan.workspace_bytes);
+  cudaStream_t st;
+  EFT_CUDA_OK(cudaStreamCreate(&st));
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+  EFT_CUDA_OK(cudaStreamBeginCapture(st, cudaStreamCaptureModeGlobal));
+  cuda::attention(d.dev_params(), d.dev_args(), plan, {ws.p, ws.bytes}, st);
+  EFT_CUDA_OK(cudaStreamEndCapture(st, &graph));
+  EFT_CUDA_OK(cudaGraphInstantiate(&exec, graph, 0));
+  EFT_CUDA_OK(cudaMemset(d.o->p, 0xff, d.o->bytes));
+  EFT_CUDA_OK(cudaGraphLaunch(exec, st));
+  EFT_CUDA_OK(cudaStreamSynchronize(st));
+  GpuResult r;
+  d.read_back(r);
+  std::vector<double> ref, ref_lse;
+  d.reference(ref, ref_lse);
+  EXPECT_LE(rel_l2(r.out, ref), tol(DType::bf16));
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  cudaStreamDestroy(st);
+}
+
+// Small cases of each kernel path, for compute-sanitizer (memcheck / racecheck) runs.
+TEST(CudaAttentionSmall, EachKernel) {
+  AttnCaseSpec s = base_spec(64, DType::bf16, 4, 2);
+  s.q_lens = {70, 5};
+  s.kv_lens = {70, 40};
+  s.paged = true;
+  s.mask = mask_causal();
+  check_case(s, {.kernel = AttnKernel::prefill});
+  s = base_spec(128, DType::f16, 8, 2);
+  s.q_lens = {1, 2};
+  s.kv_lens = {300, 100};
+  check_case(s, {.kernel = AttnKernel::decode, .kv_splits = 3});  // decode + merge kernel
+  s = base_spec(256, DType::bf16, 2, 1);
+  s.q_lens = {3};
+  s.kv_lens = {100};
+  s.mask = mask_window(20, 0);
+  check_case(s, {.kernel = AttnKernel::decode, .kv_splits = 1});
+}
+
+}  // namespace
+}  // namespace eft::test

@@ -1,0 +1,108 @@
+// Host-side checks of the CUDA attention API: bad parameters throw eft::Error before any launch.
+// These need no GPU (plan_attention is host-only; attention() validates before touching CUDA),
+// so main.cpp runs them on CPU-only machines too.
+#include <gtest/gtest.h>
+
+#include "common/attn_case.h"
+#include "eft/attention_cuda.h"
+#include "eft/error.h"
+
+namespace eft::test {
+namespace {
+
+using cuda::AttentionPlanOptions;
+
+AttnCase small_case(int D = 64, DType dt = DType::bf16) {
+  AttnCaseSpec s;
+  s.head_dim = D;
+  s.dtype = dt;
+  s.o_dtype = dt;
+  s.q_heads = 4;
+  s.kv_heads = 2;
+  s.q_lens = {1, 1};
+  s.kv_lens = {600, 20};
+  return make_case(s, 1);
+}
+
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(CudaAttentionValidation, UnsupportedHeadDim) {
+  AttnCase c = small_case(96);
+  const std::string msg = error_of([&] { cuda::plan_attention(c.params, c.args()); });
+  EXPECT_NE(msg.find("head_dim"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("96"), std::string::npos) << msg;
+}
+
+TEST(CudaAttentionValidation, UnsupportedDtypes) {
+  AttnCase c = small_case(64, DType::f32);
+  EXPECT_NE(error_of([&] { cuda::plan_attention(c.params, c.args()); }).find("bf16 or f16"), std::string::npos);
+  AttnCase d = small_case();
+  AttentionArgs a = d.args();
+  a.kv.dtype = DType::f16;
+  EXPECT_NE(error_of([&] { cuda::plan_attention(d.params, a); }).find("K/V"), std::string::npos);
+}
+
+TEST(CudaAttentionValidation, LinearIsNotOnCuda) {
+  AttnCase c = small_case();
+  c.params.method = AttnMethod::linear;
+  EXPECT_NE(error_of([&] { cuda::plan_attention(c.params, c.args()); }).find("linear"), std::string::npos);
+}
+
+TEST(CudaAttentionValidation, MisalignedPointersAndStrides) {
+  AttnCase c = small_case();
+  const cuda::AttentionPlan plan = cuda::plan_attention(c.params, c.args());
+  AttentionArgs a = c.args();
+  a.q = static_cast<const char*>(a.q) + 2;  // never dereferenced: the check fires first
+  std::string msg = error_of([&] { cuda::attention(c.params, a, plan, {}, nullptr); });
+  EXPECT_NE(msg.find("16-byte aligned"), std::string::npos) << msg;
+  a = c.args();
+  a.q_row_stride = 4 * 64 + 4;
+  msg = error_of([&] { cuda::attention(c.params, a, plan, {}, nullptr); });
+  EXPECT_NE(msg.find("multiples of 8"), std::string::npos) << msg;
+}
+
+TEST(CudaAttentionValidation, WorkspaceTooSmall) {
+  AttnCase c = small_case();
+  const cuda::AttentionPlan plan = cuda::plan_attention(c.params, c.args(), {.kv_splits = 4});
+  ASSERT_EQ(plan.kv_splits, 4);
+  ASSERT_GT(plan.workspace_bytes, 0u);
+  const std::string msg = error_of([&] {
+    cuda::attention(c.params, c.args(), plan, {nullptr, plan.workspace_bytes - 1}, nullptr);
+  });
+  EXPECT_NE(msg.find("workspace"), std::string::npos) << msg;
+}
+
+TEST(CudaAttentionValidation, CallMustMatchPlan) {
+  AttnCase c = small_case();
+  const cuda::AttentionPlan plan = cuda::plan_attention(c.params, c.args());
+  AttentionParams p = c.params;
+  p.q_heads = 8;
+  EXPECT_NE(error_of([&] { cuda::attention(p, c.args(), plan, {}, nullptr); }).find("plan"), std::string::npos);
+  EXPECT_NE(error_of([&] { cuda::attention(c.params, c.args(), cuda::AttentionPlan{}, {}, nullptr); }).find("plan"),
+            std::string::npos);
+}
+
+TEST(CudaAttentionValidation, PlanShapes) {
+  AttnCase c = small_case(128);
+  // 2 sequences x 2 KV heads = 4 CTAs on 132 SMs: flash-decoding splits the KV range.
+  cuda::AttentionPlan plan = cuda::plan_attention(c.params, c.args(), {.sm_count = 132});
+  EXPECT_EQ(plan.kernel, cuda::AttnKernel::decode);
+  EXPECT_EQ(plan.heads_per_cta, 2);  // both query heads of a KV head share its K/V reads
+  EXPECT_GT(plan.kv_splits, 1);
+  EXPECT_LE(plan.kv_splits, (600 + plan.block_n - 1) / plan.block_n);
+  EXPECT_GT(plan.workspace_bytes, 0u);
+  plan = cuda::plan_attention(c.params, c.args(), {.kernel = cuda::AttnKernel::prefill});
+  EXPECT_EQ(plan.kv_splits, 1);
+  EXPECT_EQ(plan.workspace_bytes, 0u);
+}
+
+}  // namespace
+}  // namespace eft::test

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Runs CUDA attention checks and benchmarks on the lent GPU machine, in the repository root.
+#   tools/gpu/device_run.sh STEP...   STEP: info | build | test | sanitize | bench | bench-quick | peer |
+#                                           peer-quick | report
+# Binaries come from .devbin/ (built elsewhere and carried, with the shared libraries they need)
+# unless `build` ran here first (then build-dev/). Logs and CSVs go to $OUT (default /tmp/eft_out).
+set -uo pipefail
+OUT=${OUT:-/tmp/eft_out}
+mkdir -p "$OUT"
+BIN=.devbin
+export LD_LIBRARY_PATH=$PWD/.devbin/lib:${LD_LIBRARY_PATH:-}
+export PYTHONUNBUFFERED=1
+for step in "$@"; do
+  echo "=== $step $(date -u +%H:%M:%S)"
+  case $step in
+    info)
+      nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv
+      nvcc --version | tail -1
+      ldd $BIN/eft_gpu_tests | grep -i "not found" || echo "all shared libraries found"
+      ;;
+    build)
+      cmake -S . -B build-dev -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 >"$OUT/cmake.log" 2>&1 &&
+        ninja -C build-dev eft_gpu_tests bench_attention_cuda >"$OUT/build.log" 2>&1 || { tail -30 "$OUT/build.log"; exit 1; }
+      BIN=build-dev/bin_links; mkdir -p $BIN
+      ln -sf ../tests/eft_gpu_tests $BIN/eft_gpu_tests; ln -sf ../bench/bench_attention_cuda $BIN/bench_attention_cuda
+      ;;
+    test)
+      $BIN/eft_gpu_tests --gtest_brief=1 2>&1 | tee "$OUT/gpu_tests.log" | tail -60
+      echo "gpu tests exit: ${PIPESTATUS[0]}"
+      ;;
+    sanitize)
+      for tool in memcheck racecheck; do
+        echo "--- compute-sanitizer --tool $tool eft_gpu_tests --gtest_filter=CudaAttentionSmall.*"
+        compute-sanitizer --tool $tool $BIN/eft_gpu_tests --gtest_filter='CudaAttentionSmall.*' 2>&1 |
+          tee -a "$OUT/sanitizer.log" | grep -E "ERROR SUMMARY|RACECHECK SUMMARY|Hazard|Invalid|PASSED|FAILED" | head -20
+      done
+      ;;
+    ncu)
+      # One prefill (D=128, 8 warps) and one paged decode (D=128, 4 warps splitting keys) kernel.
+      for k in Li128ELi64ELi8ELi1ELi1E Li128ELi64ELi1ELi4ELi1E; do
+        ncu --clock-control none --kernel-name-base mangled -k regex:$k -c 1 \
+          --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
+          --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis --section SchedulerStats \
+          $BIN/bench_attention_cuda --profile >>"$OUT/ncu.txt" 2>&1
+      done
+      grep -E "Duration|Throughput|Registers|Achieved Occupancy|Theoretical Occupancy|Stall|Issued Warp|No Eligible|Block Limit|Executed Ipc|Pipe" "$OUT/ncu.txt" | head -80
+      ;;
+    bench) $BIN/bench_attention_cuda --csv "$OUT/ours.csv" 2>&1 | tee "$OUT/bench.log" | tail -5 ;;
+    bench-quick) $BIN/bench_attention_cuda --quick --csv "$OUT/ours.csv" 2>&1 | tee "$OUT/bench.log" ;;
+    peer) python3 tools/gpu/peer.py --csv "$OUT/peer.csv" 2>&1 | tee "$OUT/peer.log" | tail -5 ;;
+    peer-quick) python3 tools/gpu/peer.py --quick --csv "$OUT/peer.csv" 2>&1 | tee "$OUT/peer.log" ;;
+    report) python3 tools/gpu/report.py "$OUT/ours.csv" "$OUT/peer.csv" | tee "$OUT/tables.md" ;;
+    *) echo "unknown step $step"; exit 2 ;;
+  esac
+done
