@@ -2,7 +2,6 @@
 #include "model/blocks.h"
 
 #include <cmath>
-#include <cstring>
 
 #include "eft/error.h"
 #include "eft/parallel.h"
@@ -15,7 +14,7 @@ int64_t Model::Workspace::bytes() const {
                         &rope_cos_local, &rope_sin_local})
     b += int64_t(v->capacity() * sizeof(float));
   b += int64_t((pos.capacity() + q_start.capacity() + kv_len.capacity() + q_pos0.capacity()) * 4);
-  b += int64_t(slot.capacity() * 8);
+  b += int64_t(kv_stage.capacity());
   return b;
 }
 
@@ -36,7 +35,6 @@ void Model::Workspace::reserve(const ModelConfig& c, int64_t T) {
   rope_cos_local.resize(T * half);
   rope_sin_local.resize(T * half);
   pos.resize(T);
-  slot.resize(T);
 }
 
 void rms_norm(const float* x, const float* w, int64_t T, int64_t n, float eps, float* y) {
@@ -102,16 +100,26 @@ void add_inplace(float* x, const float* y, int64_t n_total) {
 
 namespace {
 
-// Writes the new tokens' K or V rows [T, kv_heads * head_dim] into a layer's pool.
-void write_cache(void* pool, DType dt, const float* src, const int64_t* slot, int64_t T, int64_t row) {
-  if (dt == DType::f32) {
-    float* p = static_cast<float*>(pool);
-    for (int64_t t = 0; t < T; ++t) std::memcpy(p + slot[t] * row, src + t * row, size_t(row) * 4);
-    return;
+// Stores the new tokens' K and V rows [T, kv_heads * head_dim] (f32) in the layer's pages, one
+// sequence at a time: with sliding windows the page of a token depends on the layer's group.
+void write_cache(LayerCtx& ctx, const float* k, const float* v, int64_t row) {
+  auto& ws = ctx.ws;
+  const DType dt = ctx.cache.config().dtype;
+  for (int32_t s = 0; s < ctx.n_seqs; ++s) {
+    const int32_t r0 = ws.q_start[size_t(s)], n = ws.q_start[size_t(s) + 1] - r0;
+    const float* ks = k + int64_t(r0) * row;
+    const float* vs = v + int64_t(r0) * row;
+    if (dt == DType::f32) {
+      ctx.cache.write(ctx.layer, ctx.seqs[size_t(s)], ws.q_pos0[size_t(s)], n, ks, vs);
+    } else {  // f16 / bf16 pools: convert into staging rows first
+      const size_t bytes = size_t(n) * size_t(row) * dtype_size(dt);
+      ws.kv_stage.resize(2 * bytes);
+      convert(ks, DType::f32, ws.kv_stage.data(), dt, size_t(n) * size_t(row));
+      convert(vs, DType::f32, ws.kv_stage.data() + bytes, dt, size_t(n) * size_t(row));
+      ctx.cache.write(ctx.layer, ctx.seqs[size_t(s)], ws.q_pos0[size_t(s)], n, ws.kv_stage.data(),
+                      ws.kv_stage.data() + bytes);
+    }
   }
-  char* p = static_cast<char*>(pool);
-  const size_t es = dtype_size(dt);
-  for (int64_t t = 0; t < T; ++t) convert(src + t * row, DType::f32, p + slot[t] * row * es, dt, size_t(row));
 }
 
 }  // namespace
@@ -140,9 +148,7 @@ void attention_block(LayerCtx& ctx) {
   rope_apply(ws.q.data(), T, c.n_heads, c.head_dim, c.rope_dim, c.rope_style, cs, sn);
   rope_apply(ws.k.data(), T, c.n_kv_heads, c.head_dim, c.rope_dim, c.rope_style, cs, sn);
 
-  const KvCacheConfig& kc = ctx.cache.config();
-  write_cache(ctx.cache.k_pool(ctx.layer), kc.dtype, ws.k.data(), ws.slot.data(), T, kvd);
-  write_cache(ctx.cache.v_pool(ctx.layer), kc.dtype, ws.v.data(), ws.slot.data(), T, kvd);
+  write_cache(ctx, ws.k.data(), ws.v.data(), kvd);
 
   AttentionParams p;
   p.q_heads = c.n_heads;

@@ -26,7 +26,7 @@ struct Model::Workspace {
   std::vector<float> rope_cos_global, rope_sin_global;  // [T, rope_dim / 2]
   std::vector<float> rope_cos_local, rope_sin_local;    // [T, rope_dim / 2]
   std::vector<int32_t> pos;       // [T] absolute position of each token
-  std::vector<int64_t> slot;      // [T] cache row of each token
+  std::vector<uint8_t> kv_stage;  // [2, T, kv_heads * head_dim] K then V in a 16-bit cache dtype
   std::vector<int32_t> q_start;   // [n_seqs + 1]
   std::vector<int32_t> kv_len;    // [n_seqs]
   std::vector<int32_t> q_pos0;    // [n_seqs]
@@ -42,6 +42,7 @@ struct LayerCtx {
   Model::Workspace& ws;
   PagedKvCache& cache;
   const PagedKvCache::BatchView& view;
+  const std::vector<SeqId>& seqs;  // [n_seqs]
   int32_t n_seqs;
   const ForwardOptions& opt;
 };

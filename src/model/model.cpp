@@ -100,14 +100,12 @@ void Model::forward(const ForwardBatch& b, PagedKvCache& cache, const ForwardOpt
   try {
     int64_t t = 0;
     for (int32_t s = 0; s < n_seqs; ++s) {
-      const SeqId id = b.seqs[size_t(s)];
       const int32_t n = b.n_new[size_t(s)], p0 = old_len[size_t(s)];
       ws.q_start[size_t(s) + 1] = ws.q_start[size_t(s)] + n;
       ws.kv_len[size_t(s)] = p0 + n;
       ws.q_pos0[size_t(s)] = p0;
       for (int32_t r = 0; r < n; ++r, ++t) {
         ws.pos[size_t(t)] = p0 + r;
-        ws.slot[size_t(t)] = cache.slot(id, p0 + r);
       }
     }
     // RoPE tables once per call: global layers (with linear scaling) and local layers.
@@ -130,7 +128,7 @@ void Model::forward(const ForwardBatch& b, PagedKvCache& cache, const ForwardOpt
     const ArchSpec& arch = arch_by_name(c.arch);
     const PagedKvCache::BatchView view = cache.batch_view(b.seqs);
     for (int32_t l = 0; l < c.n_layers; ++l) {
-      LayerCtx ctx{c, w_->layers[size_t(l)], l, T, ws, cache, view, n_seqs, opt};
+      LayerCtx ctx{c, w_->layers[size_t(l)], l, T, ws, cache, view, b.seqs, n_seqs, opt};
       arch.layer(ctx);
     }
 

@@ -1,0 +1,90 @@
+// `eft chat`: an interactive conversation through the model's chat template. Each turn renders the
+// whole conversation and generates the assistant's reply until the template's end-of-turn token.
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
+#include "commands.h"
+#include "eft/engine.h"
+#include "eft/error.h"
+#include "eft/model_file.h"
+#include "eft/tokenizer.h"
+
+namespace eft::cli {
+namespace {
+
+struct ChatArgs {
+  std::string model;
+  std::string system;
+  int32_t n = 512;
+  float temp = 0.7f;
+  int32_t top_k = 40;
+  float top_p = 0.95f;
+  float min_p = 0.05f;
+  float repeat_penalty = 1.1f;
+  uint64_t seed = 0;
+  std::string attention = "flash";
+  bool stats = false;
+};
+
+void chat(const ChatArgs& a) {
+  const std::string path = a.model.empty() ? default_model_path() : a.model;
+  std::shared_ptr<ModelFile> file(open_model_file(path));
+  auto model = Model::load(file);
+  auto tok = tokenizer_from_model_file(*file);
+  Generator gen(*model, tok.get());
+  GenerateOptions o;
+  o.max_tokens = a.n;
+  o.sampling.temperature = a.temp;
+  o.sampling.top_k = a.top_k;
+  o.sampling.top_p = a.top_p;
+  o.sampling.min_p = a.min_p;
+  o.sampling.repetition_penalty = a.repeat_penalty;
+  o.sampling.seed = a.seed;
+  o.forward.method = method_from_name(a.attention);
+  std::vector<ChatMessage> msgs;
+  if (!a.system.empty()) msgs.push_back({"system", a.system});
+  std::fprintf(stderr, "eft chat: %s (%s). Type a message; an empty line or EOF ends.\n", path.c_str(),
+               model->config().arch.c_str());
+  std::string line;
+  while (true) {
+    std::fputs("> ", stderr);
+    if (!std::getline(std::cin, line) || line.empty()) break;
+    msgs.push_back({"user", line});
+    const std::string prompt = apply_chat_template(*file, msgs, true);
+    o.add_special = !(tok->bos() >= 0 && prompt.rfind(tok->token_text(tok->bos()), 0) == 0);
+    std::string reply;
+    const GenerateStats s = gen.generate(prompt, o, [&](const std::string& t) {
+      reply += t;
+      std::fputs(t.c_str(), stdout);
+      std::fflush(stdout);
+    });
+    std::fputs("\n", stdout);
+    if (a.stats)
+      std::fprintf(stderr, "[%d prompt tokens %.1f tok/s, %d generated %.1f tok/s, first token %.3f s]\n",
+                   s.prompt_tokens, s.prompt_tok_per_s(), s.generated_tokens, s.gen_tok_per_s(), s.ttft_seconds);
+    msgs.push_back({"assistant", reply});
+    o.sampling.seed += 1;  // a fresh draw each turn, still reproducible from --seed
+  }
+}
+
+CommandRegistrar reg([](CLI::App& app) {
+  auto a = std::make_shared<ChatArgs>();
+  CLI::App* sc = app.add_subcommand("chat", "interactive chat with the model's chat template");
+  sc->add_option("-m,--model", a->model, "model file (default: fetched SmolLM2-135M-Instruct)");
+  sc->add_option("--system", a->system, "system message");
+  sc->add_option("-n,--n-predict", a->n, "most tokens per reply")->check(CLI::Range(1, 1 << 20));
+  sc->add_option("--temp", a->temp, "temperature (0 = greedy)")->check(CLI::Range(0.0, 100.0));
+  sc->add_option("--top-k", a->top_k, "top-k (0 = off)")->check(CLI::Range(0, 1 << 24));
+  sc->add_option("--top-p", a->top_p, "top-p (1 = off)")->check(CLI::Range(0.0, 1.0));
+  sc->add_option("--min-p", a->min_p, "min-p (0 = off)")->check(CLI::Range(0.0, 1.0));
+  sc->add_option("--repeat-penalty", a->repeat_penalty, "repetition penalty (1 = off)")->check(CLI::Range(0.0, 100.0));
+  sc->add_option("--seed", a->seed, "sampling seed");
+  sc->add_option("--attention", a->attention, "standard | flash | sparse | linear")
+      ->check(CLI::IsMember({"standard", "flash", "sparse", "linear"}));
+  sc->add_flag("--stats", a->stats, "print tok/s after each reply");
+  sc->callback([a] { chat(*a); });
+});
+
+}  // namespace
+}  // namespace eft::cli
