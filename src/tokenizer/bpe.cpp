@@ -4,6 +4,7 @@
 
 #include "eft/error.h"
 #include "tokenizer/byte_unicode.h"
+#include "tokenizer/nfc.h"
 
 namespace eft::tok {
 
@@ -11,7 +12,8 @@ ByteLevelBpe::ByteLevelBpe(BpeParams p)
     : VocabTokenizer(std::move(p.vocab)),
       pre_(std::move(p.pre)),
       ignore_merges_(p.ignore_merges),
-      add_prefix_space_(p.add_prefix_space) {
+      add_prefix_space_(p.add_prefix_space),
+      nfc_(p.nfc) {
   const auto n = vocab_size();
   spelled_to_id_.reserve(static_cast<size_t>(n) * 2);
   for (int32_t id = 0; id < n; ++id) {
@@ -45,6 +47,13 @@ int32_t ByteLevelBpe::find_token(const std::string& piece) const {
 std::string ByteLevelBpe::piece_bytes(int32_t id, bool) const { return byte_level_to_bytes(pieces_[id]); }
 
 void ByteLevelBpe::encode_text(std::string_view text, bool at_start, std::vector<int32_t>& out) const {
+  // Added tokens were cut out of the raw text before this point; normalization applies to the
+  // rest only, as in HF (their added tokens are marked normalized = false).
+  std::string normalized;
+  if (nfc_) {
+    normalized = nfc(text);
+    text = normalized;
+  }
   std::string prefixed;
   if (add_prefix_space_ && !text.empty() && text[0] != ' ') {
     prefixed = " ";

@@ -20,6 +20,8 @@ struct BpeParams {
   bool ignore_merges = false;
   // HF ByteLevel(add_prefix_space): a space is put before text that does not start with one.
   bool add_prefix_space = false;
+  // Unicode NFC before pre-tokenization (Qwen2's tokenizer.json normalizer).
+  bool nfc = false;
 };
 
 class ByteLevelBpe : public VocabTokenizer {
@@ -45,7 +47,7 @@ class ByteLevelBpe : public VocabTokenizer {
   std::unordered_map<std::string, int32_t> spelled_to_id_;  // byte-level spelling -> id
   std::array<int32_t, 256> byte_id_;                        // id of each byte's one-character token, -1 if none
   PreTokenizer pre_;
-  bool ignore_merges_, add_prefix_space_;
+  bool ignore_merges_, add_prefix_space_, nfc_;
 
   // Word cache: a text repeats words constantly. Guarded because encode() is const and may be
   // called from several threads; cleared when it grows past kCacheMax entries.

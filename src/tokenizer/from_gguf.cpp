@@ -63,7 +63,10 @@ std::unique_ptr<Tokenizer> byte_level_from_gguf(const tok::Meta& m) {
           "{}: tokenizer.ggml.merges[{}] = '{}' is not two pieces separated by a space", m.file, i, merges[i]);
     p.merges.emplace_back(merges[i].substr(0, sp), merges[i].substr(sp + 1));
   }
-  p.pre = tok::pre_tokenizer_for_gguf(m.string_or("tokenizer.ggml.pre", "default"), m.file);
+  const std::string pre = m.string_or("tokenizer.ggml.pre", "default");
+  p.pre = tok::pre_tokenizer_for_gguf(pre, m.file);
+  p.ignore_merges = tok::gguf_pre_ignores_merges(pre);
+  p.nfc = tok::gguf_pre_normalizes_nfc(pre);
   std::vector<std::pair<int32_t, bool>> added;
   for (size_t id = 0; id < p.vocab.pieces.size(); ++id) {
     const TokenType t = p.vocab.types[id];

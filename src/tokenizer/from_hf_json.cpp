@@ -132,9 +132,15 @@ std::unique_ptr<Tokenizer> tokenizer_from_hf_json(const std::string& path) {
     }
     check(!model.contains("dropout") || model["dropout"].is_null(), "{}: model.dropout is set; eft encodes deterministically",
           path);
+    bool nfc = false;
     if (j.contains("normalizer") && !j["normalizer"].is_null()) {
-      fail("{}: normalizer.type = '{}' is not supported (eft reads tokenizers without a normalizer)", path,
-           j["normalizer"].value("type", "?"));
+      const json& nz = j["normalizer"];
+      const std::string type = nz.value("type", "");
+      const bool single_nfc = nz.is_object() && type == "Sequence" && nz.contains("normalizers") &&
+                              nz["normalizers"].size() == 1 && nz["normalizers"][0].value("type", "") == "NFC";
+      check(type == "NFC" || single_nfc, "{}: normalizer.type = '{}' is not supported (eft reads NFC or none)", path,
+            type);
+      nfc = true;
     }
 
     // Vocabulary: model.vocab plus added_tokens (which may extend it).
@@ -214,6 +220,7 @@ std::unique_ptr<Tokenizer> tokenizer_from_hf_json(const std::string& path) {
       }
     }
     p.ignore_merges = model.value("ignore_merges", false);
+    p.nfc = nfc;
     const bool byte_level = read_pre_tokenizer(cx, j.value("pre_tokenizer", json()), "pre_tokenizer", p.pre,
                                                p.add_prefix_space);
     check(byte_level, "{}: pre_tokenizer has no ByteLevel step; eft reads byte-level BPE tokenizer.json files only",

@@ -84,6 +84,14 @@ std::vector<std::string_view> PreTokenizer::split(std::string_view text) const {
   return cur;
 }
 
+bool gguf_pre_ignores_merges(const std::string& pre) {
+  return pre == "llama-bpe" || pre == "llama3" || pre == "llama-v3";
+}
+
+bool gguf_pre_normalizes_nfc(const std::string& pre) {
+  return pre == "qwen2" || pre == "deepseek-r1-qwen" || pre == "megrez";
+}
+
 PreTokenizer pre_tokenizer_for_gguf(const std::string& pre, const std::string& file) {
   // "default" and "gpt2" mean GPT-2's own splitting, as the HF conversion of a GGUF treats them.
   if (pre == "default" || pre == "gpt2" || pre.empty()) return PreTokenizer({kGpt2Pattern});

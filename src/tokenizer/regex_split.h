@@ -47,5 +47,10 @@ extern const char* const kDigitPattern;  // every numeric character alone (HF Di
 // The pre-tokenizer for a GGUF tokenizer.ggml.pre name; throws naming the file and value for an
 // unknown one (a wrong split would silently give wrong tokens).
 PreTokenizer pre_tokenizer_for_gguf(const std::string& pre, const std::string& file);
+// Llama 3's own tokenizer (tokenizer.json "ignore_merges": true, and llama.cpp for these names)
+// takes a word that is itself in the vocabulary whole instead of merging it.
+bool gguf_pre_ignores_merges(const std::string& pre);
+// Qwen2's tokenizer.json normalizes to NFC; its GGUF names bring that along.
+bool gguf_pre_normalizes_nfc(const std::string& pre);
 
 }  // namespace eft::tok

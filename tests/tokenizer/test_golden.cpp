@@ -147,8 +147,8 @@ void gguf_pre_golden(const std::string& fixture, const std::string& pre) {
   EXPECT_EQ(ok, total);
 }
 
-// Llama 3's tokenizer.json also sets ignore_merges, which the GGUF path does not: the gpt2-layout
-// and qwen2-layout files (no ignore_merges) are the ones that must agree through GGUF metadata.
+// "llama-bpe" brings Llama 3's ignore_merges with it, as the Llama 3 tokenizer.json has it.
+TEST(Golden, GgufPreLlama3) { gguf_pre_golden("hf_llama3.json", "llama-bpe"); }
 TEST(Golden, GgufPreQwen2) { gguf_pre_golden("hf_qwen2.json", "qwen2"); }
 TEST(Golden, GgufPreGpt2) { gguf_pre_golden("hf_gpt2.json", "gpt2"); }
 

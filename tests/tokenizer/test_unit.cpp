@@ -3,12 +3,15 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 
 #include "eft/error.h"
 #include "eft/tokenizer.h"
 #include "mem_model_file.h"
 #include "tokenizer/byte_unicode.h"
+#include "tokenizer/nfc.h"
 #include "tokenizer/utf8.h"
 
 namespace eft {
@@ -79,6 +82,16 @@ TEST(ByteLevelBpe, SmollmSplitsDigitsOneByOne) {
   auto smollm = byte_level(v, {"1 2", "3 4"}, "smollm");
   EXPECT_EQ(gpt2->encode("1234", false, false), (std::vector<int32_t>{v.id("12"), v.id("34")}));
   EXPECT_EQ(smollm->encode("1234", false, false), (std::vector<int32_t>{'1', '2', '3', '4'}));
+}
+
+TEST(ByteLevelBpe, Llama3TakesWholeWordsFromTheVocabulary) {
+  // "abc" is a piece no merge sequence reaches; Llama 3 (ignore_merges) still takes it whole.
+  ByteVocab v({"ab", "abc"});
+  auto gpt2 = byte_level(v, {"a b"}, "gpt2");
+  auto llama3 = byte_level(v, {"a b"}, "llama-bpe");
+  EXPECT_EQ(gpt2->encode("abc", false, false), (std::vector<int32_t>{v.id("ab"), 'c'}));
+  EXPECT_EQ(llama3->encode("abc", false, false), (std::vector<int32_t>{v.id("abc")}));
+  EXPECT_EQ(llama3->encode("abcd", false, false), (std::vector<int32_t>{v.id("ab"), 'c', 'd'}));
 }
 
 TEST(ByteLevelBpe, SpecialTokensOnlyWithParseSpecial) {
@@ -284,6 +297,34 @@ TEST(ChatTemplate, FamiliesFromMetadata) {
   EXPECT_EQ(apply_chat_template(f, msgs, true), "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\n hi <|im_end|>\n"
                                                 "<|im_start|>assistant\n");
   EXPECT_THROW(apply_chat_template(f, {{"tool", "x"}}, false), Error);
+}
+
+}  // namespace
+}  // namespace eft
+
+namespace eft {
+namespace {
+
+// NFC against Python's unicodedata (the source of the tables; the algorithm is what is checked):
+// strings dense in combining marks, decomposable characters and Hangul jamo.
+TEST(Nfc, MatchesReferenceNormalization) {
+  std::ifstream in(std::string(EFT_FIXTURES_DIR) + "/tokenizer/nfc.json");
+  ASSERT_TRUE(in.good());
+  const auto fx = nlohmann::json::parse(in);
+  size_t ok = 0, n = 0;
+  for (const auto& c : fx.at("cases")) {
+    ++n;
+    const std::string got = tok::nfc(c.at("text").get<std::string>());
+    if (got == c.at("nfc").get<std::string>()) {
+      ++ok;
+    } else if (n - ok <= 5) {
+      ADD_FAILURE() << "nfc(" << c["text"].dump() << ") = " << nlohmann::json(got).dump() << ", want " << c["nfc"].dump();
+    }
+  }
+  EXPECT_EQ(ok, n);
+  EXPECT_EQ(tok::nfc("plain ASCII"), "plain ASCII");
+  EXPECT_EQ(tok::nfc("e\xCC\x81"), "\xC3\xA9");                 // e + U+0301 -> é
+  EXPECT_EQ(tok::nfc("\xE1\x84\x80\xE1\x85\xA1"), "\xEA\xB0\x80");  // jamo L V -> 가
 }
 
 }  // namespace
