@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 
 #include "eft/error.h"
 
@@ -28,24 +27,54 @@ void apply_repetition_penalty(float* logits, int32_t vocab, const std::vector<in
 
 namespace {
 
-// Strict order: larger value first, lower id on ties (deterministic selection).
-struct ByValueDesc {
-  const float* v;
-  bool operator()(int32_t a, int32_t b) const { return v[a] > v[b] || (v[a] == v[b] && a < b); }
+// A candidate token: its value (logit, then unnormalized probability) next to its id, so that
+// selection compares contiguous 8-byte records instead of chasing indices into [vocab].
+struct Cand {
+  float v;
+  int32_t id;
 };
+// Strict order: larger value first, lower id on ties (deterministic selection).
+inline bool desc(const Cand& a, const Cand& b) { return a.v > b.v || (a.v == b.v && a.id < b.id); }
 
 void check_logits(const float* logits, int32_t vocab) {
   check(vocab > 0, "sampler: vocab must be positive (got {})", vocab);
   check(logits != nullptr, "sampler: logits are null");
 }
 
+// Top-p on c (any order): reorders c so that its first `return` entries are the smallest set of
+// largest values whose mass reaches `target`. Weighted quickselect: each round splits the live
+// range at its median with nth_element and keeps the half holding the cut, so the cost is O(n)
+// however many tokens the set needs (a flat distribution at a high temperature needs thousands).
+size_t top_p_cut(std::vector<Cand>& c, double target) {
+  size_t lo = 0, hi = c.size();  // c[0, lo) is taken (mass acc); the cut lies in [lo, hi)
+  double acc = 0;
+  while (hi - lo > 64) {
+    const size_t mid = lo + (hi - lo) / 2;
+    std::nth_element(c.begin() + ptrdiff_t(lo), c.begin() + ptrdiff_t(mid), c.begin() + ptrdiff_t(hi), desc);
+    double upper = 0;
+    for (size_t j = lo; j < mid; ++j) upper += c[j].v;
+    if (acc + upper >= target) {
+      hi = mid;
+    } else {
+      acc += upper;
+      lo = mid;
+    }
+  }
+  std::sort(c.begin() + ptrdiff_t(lo), c.begin() + ptrdiff_t(hi), desc);
+  for (size_t j = lo; j < hi; ++j) {
+    acc += c[j].v;
+    if (acc >= target) return j + 1;
+  }
+  return hi;  // mass through hi reached the target (summed in another order), or the whole set is needed
+}
+
 // Builds the kept tokens and their renormalized probabilities from penalized logits [vocab].
 TokenDistribution build(const SamplerParams& p, const float* x, int32_t vocab) {
   TokenDistribution d;
-  int32_t best = -1;
+  int32_t best = 0;
   for (int32_t i = 0; i < vocab; ++i) {
     if (std::isnan(x[i])) fail("sampler: logit {} is NaN", i);
-    if (best < 0 || x[i] > x[best]) best = i;
+    if (x[i] > x[best]) best = i;
   }
   check(x[best] > -INFINITY, "sampler: every logit is -inf (vocab {})", vocab);
   if (p.temperature == 0.f || x[best] == INFINITY) {
@@ -54,77 +83,45 @@ TokenDistribution build(const SamplerParams& p, const float* x, int32_t vocab) {
     return d;
   }
 
-  // Candidates: finite-or-above -inf logits; top-k narrows them with one nth_element.
-  std::vector<int32_t>& ids = d.ids;
-  ids.reserve(size_t(vocab));
+  // Candidates: logits above -inf; top-k narrows them with one nth_element.
+  std::vector<Cand> c;  // [n_candidates]
+  c.reserve(size_t(vocab));
   for (int32_t i = 0; i < vocab; ++i)
-    if (x[i] > -INFINITY) ids.push_back(i);
-  if (p.top_k > 0 && size_t(p.top_k) < ids.size()) {
-    std::nth_element(ids.begin(), ids.begin() + p.top_k, ids.end(), ByValueDesc{x});
-    ids.resize(size_t(p.top_k));
+    if (x[i] > -INFINITY) c.push_back({x[i], i});
+  if (p.top_k > 0 && size_t(p.top_k) < c.size()) {
+    std::nth_element(c.begin(), c.begin() + p.top_k, c.end(), desc);
+    c.resize(size_t(p.top_k));
   }
 
-  // Softmax of z = x / T over the candidates; e[i] in (0, 1], the maximum is exactly 1.
+  // Softmax numerators of z = x / T: e in (0, 1], exactly 1 at the argmax (always a candidate).
   const float inv_t = 1.f / p.temperature;
   const float zmax = x[best] * inv_t;
-  std::vector<float> e(ids.size());  // [n_candidates]
   double sum = 0;
-  for (size_t i = 0; i < ids.size(); ++i) {
-    e[i] = std::exp(x[ids[i]] * inv_t - zmax);
-    sum += e[i];
+  for (Cand& k : c) {
+    k.v = std::exp(k.v * inv_t - zmax);
+    sum += k.v;
   }
-
-  // keep[i]: candidate survives top-p / min-p. Work on positions into ids/e.
-  size_t n = ids.size();
-  if (p.top_p < 1.f) {
-    // Sort a growing prefix until it holds top_p of the mass: usually a few dozen tokens.
-    std::vector<uint32_t> order(n);
-    std::iota(order.begin(), order.end(), 0u);
-    auto cmp = [&](uint32_t a, uint32_t b) { return e[a] > e[b] || (e[a] == e[b] && ids[a] < ids[b]); };
-    const double target = double(p.top_p) * sum;
-    size_t m = std::min<size_t>(n, 64), keep = n;
-    for (;;) {
-      std::partial_sort(order.begin(), order.begin() + ptrdiff_t(m), order.end(), cmp);
-      double cum = 0;
-      size_t j = 0;
-      for (; j < m; ++j) {
-        cum += e[order[j]];
-        if (cum >= target) break;
-      }
-      if (j < m) {
-        keep = j + 1;
-        break;
-      }
-      if (m == n) break;  // rounding: the whole set is needed
-      m = std::min(n, m * 4);
-    }
-    std::vector<int32_t> ids2(keep);
-    std::vector<float> e2(keep);
-    for (size_t j = 0; j < keep; ++j) {
-      ids2[j] = ids[order[j]];
-      e2[j] = e[order[j]];
-    }
-    ids.swap(ids2);
-    e.swap(e2);
-    n = keep;
-  }
+  // min-p: p_i >= min_p * p_max  <=>  e_i >= min_p (e_max = 1). Both min-p and top-p keep a
+  // prefix of the sorted order, so applying min-p first and then top-p with the mass target of
+  // the unfiltered set keeps their intersection, as min-p after top-p would — and usually leaves
+  // top-p far fewer tokens to select from.
   if (p.min_p > 0.f) {
-    // p_i >= min_p * p_max  <=>  e_i >= min_p * e_max, and e_max = 1 (the argmax is always kept).
-    size_t w = 0;
-    for (size_t i = 0; i < n; ++i)
-      if (e[i] >= p.min_p) {
-        ids[w] = ids[i];
-        e[w] = e[i];
-        ++w;
-      }
-    n = w;
-    ids.resize(n);
-    e.resize(n);
+    const float th = p.min_p;
+    c.erase(std::remove_if(c.begin(), c.end(), [th](const Cand& k) { return !(k.v >= th); }), c.end());
   }
+  if (p.top_p < 1.f) c.resize(top_p_cut(c, double(p.top_p) * sum));
+  // Drop exact zeros (exp underflow): a token with probability 0 is not a candidate.
+  c.erase(std::remove_if(c.begin(), c.end(), [](const Cand& k) { return k.v == 0.f; }), c.end());
+
   double kept = 0;
-  for (size_t i = 0; i < n; ++i) kept += e[i];
-  d.probs.resize(n);
-  for (size_t i = 0; i < n; ++i) d.probs[i] = float(double(e[i]) / kept);
+  for (const Cand& k : c) kept += k.v;
+  const double inv = 1.0 / kept;
+  d.ids.resize(c.size());
+  d.probs.resize(c.size());
+  for (size_t i = 0; i < c.size(); ++i) {
+    d.ids[i] = c[i].id;
+    d.probs[i] = float(double(c[i].v) * inv);
+  }
   return d;
 }
 
