@@ -61,7 +61,7 @@ void exp_shifted(float* y, int64_t n, float a);
 // The small GEMM behind the feature map, the state update and the readout:
 //   C [M, N] = (accumulate ? C : 0) + A [M, K] * B [K, N]
 // A's element (i, k) is a[i * a_rs + k * a_cs] (so a transposed A costs nothing); B and C are
-// row-major with leading dimensions ldb, ldc. Register-blocked over 4 rows x 32 columns of C.
+// row-major with leading dimensions ldb, ldc. Register-blocked over 8 rows x 32 columns of C.
 struct MatmulArgs {
   int64_t M = 0, N = 0, K = 0;
   const float* a = nullptr;

@@ -145,50 +145,58 @@ void exp_shifted(float* y, int64_t n, float a) {
   for (int64_t i = 0; i < n; ++i) y[i] = exp_small(y[i] - a);
 }
 
-void matmul(const MatmulArgs& g) {
-  constexpr int MR = 4, NR = 32;
-  const int64_t M = g.M, N = g.N, K = g.K;
-  for (int64_t i0 = 0; i0 < M; i0 += MR) {
-    const int64_t mr = std::min<int64_t>(MR, M - i0);
-    for (int64_t j0 = 0; j0 < N; j0 += NR) {
-      const int64_t nr = std::min<int64_t>(NR, N - j0);
-      if (mr == MR && nr == NR) {
-        // Full micro-tile: 4 x 32 accumulators (8 AVX-512 registers), each B row loaded once
-        // and used by 4 rows of A.
-        float acc[MR][NR];
-        for (int i = 0; i < MR; ++i)
-          for (int j = 0; j < NR; ++j) acc[i][j] = g.accumulate ? g.c[(i0 + i) * g.ldc + j0 + j] : 0.f;
-        const float* a0 = g.a + i0 * g.a_rs;
-        for (int64_t k = 0; k < K; ++k) {
-          const float* b = g.b + k * g.ldb + j0;
-          const float x0 = a0[k * g.a_cs], x1 = a0[g.a_rs + k * g.a_cs];
-          const float x2 = a0[2 * g.a_rs + k * g.a_cs], x3 = a0[3 * g.a_rs + k * g.a_cs];
+namespace {
+constexpr int kNR = 32;  // columns of C per micro-tile: two AVX-512 vectors
+
+// C[i0 .. i0+MR, j0 .. j0+32) from MR x 32 accumulators held in registers for the whole K loop
+// (MR = 8: 16 vector registers); each B row is loaded once and used by MR rows of A. MR = 8 ran
+// ~2x faster than MR = 4 on the 64x256x64 shapes used here.
+template <int MR>
+void micro_tile(const MatmulArgs& g, int64_t i0, int64_t j0) {
+  float acc[MR][kNR];
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < kNR; ++j) acc[i][j] = g.accumulate ? g.c[(i0 + i) * g.ldc + j0 + j] : 0.f;
+  const float* a0 = g.a + i0 * g.a_rs;
+  for (int64_t k = 0; k < g.K; ++k) {
+    const float* b = g.b + k * g.ldb + j0;
+    float x[MR];
+    for (int i = 0; i < MR; ++i) x[i] = a0[i * g.a_rs + k * g.a_cs];
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i)
 #pragma omp simd
-          for (int j = 0; j < NR; ++j) {
-            acc[0][j] += x0 * b[j];
-            acc[1][j] += x1 * b[j];
-            acc[2][j] += x2 * b[j];
-            acc[3][j] += x3 * b[j];
-          }
-        }
-        for (int i = 0; i < MR; ++i)
-          for (int j = 0; j < NR; ++j) g.c[(i0 + i) * g.ldc + j0 + j] = acc[i][j];
-      } else {
-        for (int64_t i = 0; i < mr; ++i) {
-          float* c = g.c + (i0 + i) * g.ldc + j0;
-          if (!g.accumulate)
-            for (int64_t j = 0; j < nr; ++j) c[j] = 0.f;
-          const float* a = g.a + (i0 + i) * g.a_rs;
-          for (int64_t k = 0; k < K; ++k) {
-            const float x = a[k * g.a_cs];
-            const float* b = g.b + k * g.ldb + j0;
+      for (int j = 0; j < kNR; ++j) acc[i][j] += x[i] * b[j];
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < kNR; ++j) g.c[(i0 + i) * g.ldc + j0 + j] = acc[i][j];
+}
+
+// Rows [i0, i0+mr) x columns [j0, j0+nr) of any size, one row at a time (tails only).
+void edge_tile(const MatmulArgs& g, int64_t i0, int64_t mr, int64_t j0, int64_t nr) {
+  for (int64_t i = 0; i < mr; ++i) {
+    float* c = g.c + (i0 + i) * g.ldc + j0;
+    if (!g.accumulate)
+      for (int64_t j = 0; j < nr; ++j) c[j] = 0.f;
+    const float* a = g.a + (i0 + i) * g.a_rs;
+    for (int64_t k = 0; k < g.K; ++k) {
+      const float x = a[k * g.a_cs];
+      const float* b = g.b + k * g.ldb + j0;
 #pragma omp simd
-            for (int64_t j = 0; j < nr; ++j) c[j] += x * b[j];
-          }
-        }
-      }
+      for (int64_t j = 0; j < nr; ++j) c[j] += x * b[j];
     }
   }
+}
+}  // namespace
+
+void matmul(const MatmulArgs& g) {
+  const int64_t M = g.M, N = g.N;
+  const int64_t n_full = N / kNR * kNR;
+  int64_t i0 = 0;
+  for (; i0 + 8 <= M; i0 += 8)
+    for (int64_t j0 = 0; j0 < n_full; j0 += kNR) micro_tile<8>(g, i0, j0);
+  for (; i0 + 4 <= M; i0 += 4)
+    for (int64_t j0 = 0; j0 < n_full; j0 += kNR) micro_tile<4>(g, i0, j0);
+  if (i0 < M) edge_tile(g, i0, M - i0, 0, n_full);
+  if (n_full < N) edge_tile(g, 0, M, n_full, N - n_full);
 }
 
 float feature_exponents(const FeatureMap& f, const float* x, int64_t ldx, int64_t n, float* u, float* row_max) {

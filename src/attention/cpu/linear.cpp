@@ -35,7 +35,7 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 struct Scratch {
   float* kx;     // [C, d]  keys of the chunk, f32
   float* vx;     // [C, d]  values of the chunk
-  float* uk;     // [C, m]  key exponents
+  float* uk;     // [C, m]  key exponents, then phi(K)
   float* phikt;  // [m, C]  key features, transposed (B operand of the intra-chunk scores)
   float* s;      // [m, d]  state S
   float* z;      // [m]     state z
@@ -105,7 +105,10 @@ class Item {
         // Rows whose position lies in this chunk: state of keys < j0 plus the chunk's own keys.
         int64_t r_end = r;
         while (r_end < q_len_ && pos0_ + r_end < j0 + nk) ++r_end;
-        if (r_end > r) queries(r, r_end, j0, nk);
+        if (r_end > r) {
+          transpose_keys(nk);
+          queries(r, r_end, j0, nk);
+        }
         r = r_end;
       }
       absorb(nk);
@@ -133,23 +136,25 @@ class Item {
       }
       offset_ = cmax;
     }
-    favor::exp_shifted(w_.uk, nk * m, offset_);
-    for (int64_t j = 0; j < nk; ++j)
-      for (int64_t i = 0; i < m; ++i) w_.phikt[i * kChunk + j] = w_.uk[j * m + i];
-    nk_ = nk;
+    favor::exp_shifted(w_.uk, nk * m, offset_);  // uk now holds phi(K) [nk, m]
   }
 
-  // S += phi(K)^T V, z += phi(K)^T 1 for the loaded chunk.
+  // phikt [m, nk] = phi(K)^T: the B operand of the intra-chunk scores (causal chunks with queries).
+  void transpose_keys(int64_t nk) {
+    const int64_t m = c_.m;
+    for (int64_t j = 0; j < nk; ++j)
+      for (int64_t i = 0; i < m; ++i) w_.phikt[i * kChunk + j] = w_.uk[j * m + i];
+  }
+
+  // S += phi(K)^T V, z += phi(K)^T 1 for the loaded chunk (A = phi(K) read transposed in place).
   void absorb(int64_t nk) {
     const int64_t d = c_.d, m = c_.m;
-    favor::matmul({.M = m, .N = d, .K = nk, .a = w_.phikt, .a_rs = kChunk, .a_cs = 1, .b = w_.vx, .ldb = d, .c = w_.s,
+    favor::matmul({.M = m, .N = d, .K = nk, .a = w_.uk, .a_rs = 1, .a_cs = m, .b = w_.vx, .ldb = d, .c = w_.s,
                    .ldc = d, .accumulate = true});
-    for (int64_t i = 0; i < m; ++i) {
-      const float* row = w_.phikt + i * kChunk;
-      float acc = 0;
-#pragma omp simd reduction(+ : acc)
-      for (int64_t j = 0; j < nk; ++j) acc += row[j];
-      w_.z[i] += acc;
+    for (int64_t j = 0; j < nk; ++j) {
+      const float* row = w_.uk + j * m;
+#pragma omp simd
+      for (int64_t i = 0; i < m; ++i) w_.z[i] += row[i];
     }
   }
 
@@ -212,7 +217,6 @@ class Item {
   Scratch w_;
   int32_t s_, g_, h_lo_, h_hi_;
   int64_t q0_, q_len_, kv_len_, pos0_;
-  int64_t nk_ = 0;
   float offset_ = kNegInf;  // running max of the key exponents absorbed or loaded so far
 };
 
