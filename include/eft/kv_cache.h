@@ -46,6 +46,10 @@ struct KvCacheConfig {
   // Per layer: 0 = full attention; w > 0 = the layer attends only to the last w positions, so
   // blocks wholly before (length - w) can be released for that layer. Empty = all full.
   std::vector<int32_t> layer_window;
+  // false: keep every block of windowed layers too (one layer group, nothing released) — the
+  // baseline that shows what the release saves, and what a method that reads the whole prefix
+  // on local layers (linear attention's causal approximation) needs: released blocks read as zeros.
+  bool release_windows = true;
 };
 
 using SeqId = int32_t;

@@ -76,7 +76,9 @@ PagedKvCache::PagedKvCache(const KvCacheConfig& c) : impl_(nullptr) {
   check(c.dtype == DType::f32 || c.dtype == DType::f16 || c.dtype == DType::bf16,
         "KvCacheConfig.dtype must be f32, f16 or bf16 (got {})", dtype_name(c.dtype));
   if (c.device == Device::cuda) kv::require_device_ops();
+  // Windows still validated when release is off; grouping then ignores them (all layers full).
   kv::LayerGroups g = kv::make_layer_groups(c.n_layers, c.layer_window);
+  if (!c.release_windows) g = kv::make_layer_groups(c.n_layers, {});
   const bool windows = g.any_window();
   const int64_t pages = int64_t(c.n_blocks) * g.n_groups() + (windows ? 1 : 0);
   check(pages <= INT32_MAX, "KvCacheConfig.n_blocks {} x {} layer groups overflows the page id range", c.n_blocks,

@@ -379,6 +379,29 @@ TEST(PagedKvCache, SlidingWindowReleasesAndReusesBlocks) {
   EXPECT_EQ(c.used_blocks(), 0);
 }
 
+TEST(PagedKvCache, WindowReleaseCanBeTurnedOff) {
+  KvCacheConfig cfg{2, 1, 2, 4, 24, DType::f32, Device::cpu, {0, 8}};
+  cfg.release_windows = false;
+  PagedKvCache off(cfg);
+  cfg.release_windows = true;
+  PagedKvCache on(cfg);
+  EXPECT_EQ(off.n_groups(), 1);
+  EXPECT_EQ(off.null_block(), -1);
+  EXPECT_EQ(off.pool_bytes() + on.bytes_per_block(), on.pool_bytes());  // same pool but the null page
+  SeqId a = off.create(), b = on.create();
+  for (int i = 0; i < 60; ++i) {
+    off.append(a, 1);
+    on.append(b, 1);
+  }
+  // 60 tokens = 15 all-layer blocks without release; with it the local layer holds 3 half-size pages.
+  EXPECT_EQ(off.used_blocks() * off.bytes_per_block(), 15 * 4 * off.bytes_per_token());
+  EXPECT_EQ(on.used_blocks(), 15 + 3);
+  EXPECT_EQ(on.memory().used_bytes, (15 + 3) * 4 * on.bytes_per_token() / 2);
+  cfg.layer_window = {0, -1};
+  cfg.release_windows = false;
+  EXPECT_THROW(PagedKvCache{cfg}, Error);  // still validated
+}
+
 TEST(PagedKvCache, MemoryAccounting) {
   KvCacheConfig cfg{4, 2, 8, 16, 64, DType::f16, Device::cpu, {}};
   PagedKvCache c(cfg);
