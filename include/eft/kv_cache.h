@@ -96,6 +96,10 @@ class PagedKvCache {
   // shared tail block, allocating); throws eft::OutOfMemory, leaving the cache unchanged, if the
   // pool cannot hold them.
   void append(SeqId s, int32_t n);
+  // Pages append(s, n) would take from the free list, net of pages its window releases give back
+  // (negative when it frees more than it takes); lets a scheduler admit or preempt without trying.
+  int32_t append_cost(SeqId s, int32_t n) const;
+  bool can_append(SeqId s, int32_t n) const;  // append_cost(s, n) <= free_blocks()
   void truncate(SeqId s, int32_t new_len);  // drop tokens from the end (speculative rollback)
   int32_t length(SeqId s) const;
   bool contains(SeqId s) const;

@@ -141,6 +141,45 @@ SeqId PagedKvCache::fork(SeqId parent) {
   return id;
 }
 
+namespace {
+struct AppendPlan {
+  std::vector<int32_t> new_released;  // [n_groups]
+  int32_t need = 0;                   // pages to allocate (new blocks + copy-on-write)
+  int32_t gain = 0;                   // pages that window releases give back to the free list
+};
+
+// What append(s, n) would do, without doing it.
+AppendPlan plan_append(const kv::LayerGroups& groups, const kv::BlockAllocator& alloc, const SeqState& st,
+                              int32_t bs, int32_t n) {
+  const int32_t L = st.len, L2 = L + n, G = groups.n_groups();
+  AppendPlan plan;
+  plan.new_released.resize(size_t(G));
+  for (int32_t g = 0; g < G; ++g) {
+    const auto& tab = st.table[size_t(g)];
+    const int32_t w = groups.window[size_t(g)];
+    int32_t rel = st.released[size_t(g)];
+    // Queries of this append sit at positions >= L and need keys >= L - w: blocks wholly below go.
+    if (w > 0 && L - w > 0) rel = std::max(rel, (L - w) / bs);
+    plan.new_released[size_t(g)] = rel;
+    for (int32_t i = st.released[size_t(g)]; i < rel; ++i)
+      if (alloc.refcount(tab[size_t(i)]) == 1) ++plan.gain;
+    if (n > 0 && L % bs != 0 && alloc.refcount(tab.back()) > 1) ++plan.need;  // copy-on-write of the tail
+    plan.need += ceil_div(L2, bs) - ceil_div(L, bs);
+  }
+  return plan;
+}
+}  // namespace
+
+int32_t PagedKvCache::append_cost(SeqId s, int32_t n) const {
+  const SeqState& st = impl_->seq(s, "append_cost");
+  check(n >= 0 && int64_t(st.len) + n <= INT32_MAX, "PagedKvCache::append_cost: n = {} invalid for length {}", n,
+        st.len);
+  AppendPlan plan = plan_append(impl_->groups, impl_->alloc, st, impl_->cfg.block_size, n);
+  return plan.need - plan.gain;
+}
+
+bool PagedKvCache::can_append(SeqId s, int32_t n) const { return append_cost(s, n) <= free_blocks(); }
+
 void PagedKvCache::append(SeqId s, int32_t n) {
   Impl& im = *impl_;
   SeqState& st = im.seq(s, "append");
@@ -150,25 +189,13 @@ void PagedKvCache::append(SeqId s, int32_t n) {
   const int32_t G = im.groups.n_groups();
 
   // Plan first (nothing changes until we know the pool can hold it).
-  std::vector<int32_t> new_released(static_cast<size_t>(G));  // [n_groups]
-  int32_t need = 0, gain = 0;
-  for (int32_t g = 0; g < G; ++g) {
-    const auto& tab = st.table[size_t(g)];
-    const int32_t w = im.groups.window[size_t(g)];
-    int32_t rel = st.released[size_t(g)];
-    // Queries of this append sit at positions >= L and need keys >= L - w: blocks wholly below go.
-    if (w > 0 && L - w > 0) rel = std::max(rel, (L - w) / bs);
-    new_released[size_t(g)] = rel;
-    for (int32_t i = st.released[size_t(g)]; i < rel; ++i)
-      if (im.alloc.refcount(tab[size_t(i)]) == 1) ++gain;
-    if (n > 0 && L % bs != 0 && im.alloc.refcount(tab.back()) > 1) ++need;  // copy-on-write of the tail
-    need += ceil_div(L2, bs) - ceil_div(L, bs);
-  }
-  if (need > im.alloc.free_count() + gain)
+  const AppendPlan plan = plan_append(im.groups, im.alloc, st, bs, n);
+  const std::vector<int32_t>& new_released = plan.new_released;
+  if (plan.need > im.alloc.free_count() + plan.gain)
     throw OutOfMemory(fmt::format(
         "KV cache out of blocks: sequence {} (length {}) needs {} more pages for {} tokens; {} free of {} "
         "(+{} released by sliding windows)",
-        s, L, need, n, im.alloc.free_count(), im.alloc.usable(), gain));
+        s, L, plan.need, n, im.alloc.free_count(), im.alloc.usable(), plan.gain));
 
   // Releases of every group first: the allocations below may count on those pages.
   for (int32_t g = 0; g < G; ++g) {

@@ -170,9 +170,14 @@ void run_random_ops(const RandomOpsCase& rc, uint64_t seed, int steps) {
       SeqId s = pick();
       const int32_t n = int32_t(rng() % (2 * rc.block_size + 1));
       Snapshot before = snapshot(c);
+      const bool predicted = c.can_append(s, n);
+      const int32_t cost = c.append_cost(s, n), free_before = c.free_blocks();
       try {
         c.append(s, n);
+        ASSERT_TRUE(predicted) << where << ": can_append said no but append succeeded";
+        ASSERT_EQ(free_before - c.free_blocks(), cost) << where << ": append_cost";
       } catch (const OutOfMemory&) {
+        ASSERT_FALSE(predicted) << where << ": can_append said yes but append ran out";
         ++ooms;
         ASSERT_TRUE(snapshot(c) == before) << where << ": OutOfMemory changed the cache";
         verify(c, m, where + " after OOM");
