@@ -84,10 +84,13 @@ TokenDistribution build(const SamplerParams& p, const float* x, int32_t vocab) {
   }
 
   // Candidates: logits above -inf; top-k narrows them with one nth_element.
-  std::vector<Cand> c;  // [n_candidates]
-  c.reserve(size_t(vocab));
-  for (int32_t i = 0; i < vocab; ++i)
-    if (x[i] > -INFINITY) c.push_back({x[i], i});
+  std::vector<Cand> c(static_cast<size_t>(vocab));  // [n_candidates]
+  size_t n = 0;
+  for (int32_t i = 0; i < vocab; ++i) {  // branchless compaction: masked (-inf) logits drop out
+    c[n] = {x[i], i};
+    n += x[i] > -INFINITY;
+  }
+  c.resize(n);
   if (p.top_k > 0 && size_t(p.top_k) < c.size()) {
     std::nth_element(c.begin(), c.begin() + p.top_k, c.end(), desc);
     c.resize(size_t(p.top_k));
@@ -110,18 +113,20 @@ TokenDistribution build(const SamplerParams& p, const float* x, int32_t vocab) {
     c.erase(std::remove_if(c.begin(), c.end(), [th](const Cand& k) { return !(k.v >= th); }), c.end());
   }
   if (p.top_p < 1.f) c.resize(top_p_cut(c, double(p.top_p) * sum));
-  // Drop exact zeros (exp underflow): a token with probability 0 is not a candidate.
-  c.erase(std::remove_if(c.begin(), c.end(), [](const Cand& k) { return k.v == 0.f; }), c.end());
 
   double kept = 0;
   for (const Cand& k : c) kept += k.v;
   const double inv = 1.0 / kept;
   d.ids.resize(c.size());
   d.probs.resize(c.size());
-  for (size_t i = 0; i < c.size(); ++i) {
-    d.ids[i] = c[i].id;
-    d.probs[i] = float(double(c[i].v) * inv);
+  size_t m = 0;
+  for (const Cand& k : c) {  // exact zeros (exp underflow) are not candidates: probability 0
+    d.ids[m] = k.id;
+    d.probs[m] = float(double(k.v) * inv);
+    m += k.v > 0.f;
   }
+  d.ids.resize(m);
+  d.probs.resize(m);
   return d;
 }
 
