@@ -1,11 +1,13 @@
 // Flash attention on the CPU (FA2 work partitioning) and its block-sparse variant.
 //
-// Work item = (sequence, kv head, query tile). A query tile holds Bq query positions times the G
-// query heads that share the kv head (GQA group), i.e. M = Bq * G score rows, so each K/V tile is
-// loaded and converted once for the whole group. Inside an item the KV tiles are visited in order
-// with the online softmax: running max m, running sum l and an accumulator rescaled by
-// exp(m_old - m_new); at no time does a worker hold more than one [M, Bc] tile of scores. The
-// output row is normalized and written once at the end.
+// Work item = (sequence, kv head, block of up to kSub query tiles). A query tile holds Bq query
+// positions times the G query heads that share the kv head (GQA group), i.e. M = Bq * G score
+// rows, so each K/V tile is loaded and converted once for the whole group -- and once for the
+// kSub tiles of the block, which cuts the K/V traffic (the CPU's bottleneck once the dot products
+// vectorize) by kSub while the tile skipping below keeps its fine Bq x Bc grain. Inside an item the
+// KV tiles are visited in order with the online softmax: running max m, running sum l and an
+// accumulator rescaled by exp(m_old - m_new); at no time does a worker hold more than one [M, Bc]
+// tile of scores. Each output row is normalized and written once at the end.
 //
 //   flash  (skip_empty_tiles = false): like FA2, skips only the tiles wholly above the causal
 //          diagonal for masks that never allow j > i; every other tile is computed, the mask
@@ -28,6 +30,7 @@ namespace {
 
 constexpr int64_t kBc = 64;          // keys per KV tile (one 64-wide micro-GEMM block)
 constexpr int64_t kRowsTarget = 64;  // score rows per query tile (Bq positions x G heads)
+constexpr int64_t kSub = 4;          // query tiles per work item sharing each loaded K/V tile
 
 struct Plan {
   const AttentionParams* p;
@@ -36,47 +39,48 @@ struct Plan {
   int64_t D, Dp;  // head_dim and head_dim padded to the vector width (padding is zeros)
   int G;          // query heads per kv head
   int64_t Bq;     // query positions per tile
-  int64_t M;      // score rows per tile = Bq * G
+  int64_t M;      // score rows per query tile = Bq * G
   int64_t q_stride, o_stride, kv_stride;
   float scale;
   bool causal_like;
 };
 
 struct Item {
-  int32_t s, kvh, qt;
+  int32_t s, kvh, qb;  // sequence, kv head, block of kSub query tiles
 };
 
 // One worker's scratch, carved from a single tracked Tensor (64-byte aligned pieces).
 struct Scratch {
-  float* q;        // [M, Dp]  scaled queries of the tile, zero-padded columns
-  float* kt;       // [Dp, Bc] K tile transposed (f32), zero-padded
-  float* v;        // [Bc, Dp] V tile (f32), zero-padded
-  float* s;        // [M, Bc]  scores, then probabilities, of the current tile
-  float* o;        // [M, Dp]  unnormalized output accumulator
-  float* m;        // [M]      running max of the scaled logits
-  float* l;        // [M]      running sum of exp(logit - m)
-  uint8_t* allowed;  // [Bq, Bc] mask of the current tile, per query position
+  float* q;        // [kSub * M, Dp] scaled queries of the item's tiles, zero-padded columns
+  float* o;        // [kSub * M, Dp] unnormalized output accumulators
+  float* m;        // [kSub * M]     running max of the scaled logits
+  float* l;        // [kSub * M]     running sum of exp(logit - m)
+  float* kt;       // [Dp, Bc]       K tile transposed (f32), zero-padded
+  float* v;        // [Bc, Dp]       V tile (f32), zero-padded
+  float* s;        // [M, Bc]        scores, then probabilities, of one query tile x one KV tile
+  uint8_t* allowed;  // [Bq, Bc]     mask of that tile, per query position
 
   static int64_t floats(const Plan& pl) {
     auto r = [](int64_t n) { return tile::round_up(n, 16); };
-    return r(pl.M * pl.Dp) * 2 + r(pl.Dp * kBc) * 2 + r(pl.M * kBc) + r(pl.M) * 2 + r(pl.Bq * kBc / 4 + 1);
+    return r(kSub * pl.M * pl.Dp) * 2 + r(kSub * pl.M) * 2 + r(pl.Dp * kBc) * 2 + r(pl.M * kBc) +
+           r(pl.Bq * kBc / 4 + 1);
   }
   Scratch(const Plan& pl, float* base) {
     auto r = [](int64_t n) { return tile::round_up(n, 16); };
     q = base;
-    base += r(pl.M * pl.Dp);
+    base += r(kSub * pl.M * pl.Dp);
     o = base;
-    base += r(pl.M * pl.Dp);
+    base += r(kSub * pl.M * pl.Dp);
+    m = base;
+    base += r(kSub * pl.M);
+    l = base;
+    base += r(kSub * pl.M);
     kt = base;
     base += r(pl.Dp * kBc);
     v = base;
     base += r(pl.Dp * kBc);
     s = base;
     base += r(pl.M * kBc);
-    m = base;
-    base += r(pl.M);
-    l = base;
-    base += r(pl.M);
     allowed = reinterpret_cast<uint8_t*>(base);
   }
 };
@@ -119,18 +123,13 @@ void load_kv_tile(const Plan& pl, Scratch& sc, int32_t s, int32_t kvh, int64_t k
 // Online-softmax update of one row with its tile of logits (s[0..Bc), -inf where masked):
 // turns s into p = exp(s - m_new), rescales the accumulator row, updates m and l.
 inline void online_softmax_row(float* s, float& m, float& l, float* o, int64_t Dp) {
-  float mx = tile::kNegInf;
-  for (int64_t c = 0; c < kBc; ++c) mx = s[c] > mx ? s[c] : mx;
+  const float mx = tile::row_max<false>(s, kBc);
   if (mx == tile::kNegInf) {  // nothing allowed in this tile for this row: contributes nothing
     for (int64_t c = 0; c < kBc; ++c) s[c] = 0.f;
     return;
   }
   const float m_new = mx > m ? mx : m;
-  float sum = 0.f;
-  for (int64_t c = 0; c < kBc; ++c) {
-    s[c] = tile::exp_f32(s[c] - m_new);
-    sum += s[c];
-  }
+  const float sum = tile::exp_shift_sum<false>(s, kBc, m_new);
   if (m_new != m) {
     const float alpha = tile::exp_f32(m - m_new);  // m = -inf on the first tile: alpha = 0
     for (int64_t d = 0; d < Dp; ++d) o[d] *= alpha;
@@ -140,67 +139,87 @@ inline void online_softmax_row(float* s, float& m, float& l, float* o, int64_t D
   l += sum;
 }
 
+// One query tile (nq positions from absolute position i_lo; rows `rows` of the item's q / o / m
+// / l arrays) against the loaded KV tile at keys k0 .. k0+nc-1, in state st (not empty).
+void tile_step(const Plan& pl, Scratch& sc, int64_t row0, int64_t nq, int64_t i_lo, int64_t k0, int64_t nc,
+               TileState st) {
+  const AttentionParams& p = *pl.p;
+  const int64_t Dp = pl.Dp, G = pl.G, M = nq * G;
+  float* q = sc.q + row0 * Dp;
+  float* o = sc.o + row0 * Dp;
+  // S [M, Bc] = Qs [M, Dp] · Kt [Dp, Bc]
+  tile::gemm(M, kBc, Dp, q, Dp, sc.kt, kBc, sc.s, kBc, false);
+  const float cap = p.softcap;
+  if (cap > 0.f)
+    for (int64_t r = 0; r < M; ++r)
+      for (int64_t c = 0; c < nc; ++c) sc.s[r * kBc + c] = cap * std::tanh(sc.s[r * kBc + c] / cap);
+  if (st == TileState::partial) {
+    for (int64_t qi = 0; qi < nq; ++qi) {
+      uint8_t* al = sc.allowed + qi * kBc;
+      tile::mask_row(p.mask, i_lo + qi, k0, nc, al);
+      for (int64_t g = 0; g < G; ++g) {
+        float* sr = sc.s + (qi * G + g) * kBc;
+        for (int64_t c = 0; c < nc; ++c) sr[c] = al[c] ? sr[c] : tile::kNegInf;
+      }
+    }
+  }
+  if (nc < kBc)
+    for (int64_t r = 0; r < M; ++r)
+      for (int64_t c = nc; c < kBc; ++c) sc.s[r * kBc + c] = tile::kNegInf;
+  for (int64_t r = 0; r < M; ++r)
+    online_softmax_row(sc.s + r * kBc, sc.m[row0 + r], sc.l[row0 + r], o + r * Dp, Dp);
+  // O [M, Dp] += P [M, nc] · V [nc, Dp]
+  tile::gemm(M, Dp, nc, sc.s, kBc, sc.v, Dp, o, Dp, true);
+}
+
 void run_item(const Plan& pl, Scratch& sc, const Item& it) {
   const AttentionParams& p = *pl.p;
   const AttentionArgs& a = *pl.a;
   const SeqBatch& b = a.batch;
-  const int64_t D = pl.D, Dp = pl.Dp, G = pl.G;
+  const int64_t D = pl.D, Dp = pl.Dp, G = pl.G, Bq = pl.Bq;
   const int64_t q0 = b.q_start[it.s], q_len = b.q_start[it.s + 1] - q0, kv_len = b.kv_len[it.s];
   const int64_t pos0 = b.q_pos0 ? b.q_pos0[it.s] : kv_len - q_len;
-  const int64_t r0 = int64_t(it.qt) * pl.Bq;              // first query row of the tile (in the sequence)
-  const int64_t nq = std::min<int64_t>(pl.Bq, q_len - r0);  // query positions in this tile
-  const int64_t M = nq * G;                                 // score rows: row = qi * G + g
-  const int64_t i_lo = pos0 + r0, i_hi = i_lo + nq - 1;   // absolute query positions
+  const int64_t r0 = int64_t(it.qb) * kSub * Bq;                 // first query row of the item (in the sequence)
+  const int64_t npos = std::min<int64_t>(kSub * Bq, q_len - r0);  // query positions in the item
+  const int64_t n_sub = (npos + Bq - 1) / Bq;                     // query tiles in the item
+  const int64_t i_first = pos0 + r0, i_last = i_first + npos - 1;  // absolute query positions
   const int h0 = it.kvh * pl.G;
 
-  // Queries scaled once here so the logits come straight out of the micro-GEMM.
-  for (int64_t qi = 0; qi < nq; ++qi)
+  // Queries scaled once here so the logits come straight out of the micro-GEMM. Row qi * G + g.
+  for (int64_t qi = 0; qi < npos; ++qi)
     for (int64_t g = 0; g < G; ++g) {
       float* qr = sc.q + (qi * G + g) * Dp;
       tile::load_row(a.q, a.q_dtype, (q0 + r0 + qi) * pl.q_stride + (h0 + g) * D, D, pl.scale, qr);
       for (int64_t d = D; d < Dp; ++d) qr[d] = 0.f;
     }
-  for (int64_t r = 0; r < M; ++r) {
+  for (int64_t r = 0; r < npos * G; ++r) {
     sc.m[r] = tile::kNegInf;
     sc.l[r] = 0.f;
   }
-  for (int64_t i = 0; i < M * Dp; ++i) sc.o[i] = 0.f;
+  for (int64_t i = 0; i < npos * G * Dp; ++i) sc.o[i] = 0.f;
 
-  const float cap = p.softcap;
+  TileState st[kSub];
   for (int64_t k0 = 0; k0 < kv_len; k0 += kBc) {
     const int64_t nc = std::min<int64_t>(kBc, kv_len - k0);
     const int64_t k_hi = k0 + nc - 1;
-    TileState st = pl.skip_empty ? mask_tile(p.mask, i_lo, i_hi, k0, k_hi) : flash_tile_state(pl, i_lo, i_hi, k0, k_hi);
-    if (st == TileState::empty) {
-      if (pl.causal_like && k0 > i_hi) break;  // every later tile is above the diagonal too
+    bool any = false;
+    for (int64_t t = 0; t < n_sub; ++t) {
+      const int64_t i_lo = i_first + t * Bq, i_hi = std::min(i_lo + Bq - 1, i_last);
+      st[t] = pl.skip_empty ? mask_tile(p.mask, i_lo, i_hi, k0, k_hi) : flash_tile_state(pl, i_lo, i_hi, k0, k_hi);
+      any = any || st[t] != TileState::empty;
+    }
+    if (!any) {
+      if (pl.causal_like && k0 > i_last) break;  // every later tile is above the diagonal too
       continue;
     }
     load_kv_tile(pl, sc, it.s, it.kvh, k0, nc);
-    // S [M, Bc] = Qs [M, Dp] · Kt [Dp, Bc]
-    tile::gemm(M, kBc, Dp, sc.q, Dp, sc.kt, kBc, sc.s, kBc, false);
-    if (cap > 0.f)
-      for (int64_t r = 0; r < M; ++r)
-        for (int64_t c = 0; c < nc; ++c) sc.s[r * kBc + c] = cap * std::tanh(sc.s[r * kBc + c] / cap);
-    if (st == TileState::partial) {
-      for (int64_t qi = 0; qi < nq; ++qi) {
-        uint8_t* al = sc.allowed + qi * kBc;
-        tile::mask_row(p.mask, i_lo + qi, k0, nc, al);
-        for (int64_t g = 0; g < G; ++g) {
-          float* sr = sc.s + (qi * G + g) * kBc;
-          for (int64_t c = 0; c < nc; ++c) sr[c] = al[c] ? sr[c] : tile::kNegInf;
-        }
-      }
-    }
-    if (nc < kBc)
-      for (int64_t r = 0; r < M; ++r)
-        for (int64_t c = nc; c < kBc; ++c) sc.s[r * kBc + c] = tile::kNegInf;
-    for (int64_t r = 0; r < M; ++r) online_softmax_row(sc.s + r * kBc, sc.m[r], sc.l[r], sc.o + r * Dp, Dp);
-    // O [M, Dp] += P [M, nc] · V [nc, Dp]
-    tile::gemm(M, Dp, nc, sc.s, kBc, sc.v, Dp, sc.o, Dp, true);
+    for (int64_t t = 0; t < n_sub; ++t)
+      if (st[t] != TileState::empty)
+        tile_step(pl, sc, t * pl.M, std::min(Bq, npos - t * Bq), i_first + t * Bq, k0, nc, st[t]);
   }
 
   // Normalize and write each output row once; rows that saw no allowed key get O = 0, LSE = -inf.
-  for (int64_t qi = 0; qi < nq; ++qi)
+  for (int64_t qi = 0; qi < npos; ++qi)
     for (int64_t g = 0; g < G; ++g) {
       const int64_t r = qi * G + g;
       float* orow = sc.o + r * Dp;
@@ -231,21 +250,22 @@ void attention_flash(const AttentionParams& p, const AttentionArgs& a, bool skip
   pl.scale = effective_scale(p);
   pl.causal_like = tile::mask_is_causal_like(p.mask);
 
-  // Items ordered by query tile, last tiles first: under causal masks they are the most
+  // Items ordered by query block, last blocks first: under causal masks they are the most
   // expensive, and handing them out first keeps the dynamic schedule balanced at the end.
   const SeqBatch& b = a.batch;
-  int32_t max_tiles = 0;
-  std::vector<int32_t> tiles(size_t(b.n_seqs));
+  const int64_t block_rows = kSub * pl.Bq;
+  int32_t max_blocks = 0;
+  std::vector<int32_t> blocks(size_t(b.n_seqs));
   for (int32_t s = 0; s < b.n_seqs; ++s) {
     const int64_t q_len = b.q_start[s + 1] - b.q_start[s];
-    tiles[s] = int32_t((q_len + pl.Bq - 1) / pl.Bq);
-    max_tiles = std::max(max_tiles, tiles[s]);
+    blocks[s] = int32_t((q_len + block_rows - 1) / block_rows);
+    max_blocks = std::max(max_blocks, blocks[s]);
   }
   std::vector<Item> items;
-  for (int32_t qt = max_tiles - 1; qt >= 0; --qt)
+  for (int32_t qb = max_blocks - 1; qb >= 0; --qb)
     for (int32_t s = 0; s < b.n_seqs; ++s)
-      if (qt < tiles[s])
-        for (int32_t h = 0; h < p.kv_heads; ++h) items.push_back({s, h, qt});
+      if (qb < blocks[s])
+        for (int32_t h = 0; h < p.kv_heads; ++h) items.push_back({s, h, qb});
   if (items.empty()) return;
 
   // Scratch for every worker allocated up front (tracked, and nothing can throw inside the

@@ -23,23 +23,15 @@ namespace {
 float softmax_row(const AttentionParams& p, int64_t pos, float* s, int64_t n, uint8_t* allowed) {
   tile::mask_row(p.mask, pos, 0, n, allowed);
   const float cap = p.softcap;
-  float mx = tile::kNegInf;
-  for (int64_t j = 0; j < n; ++j) {
-    float x = s[j];
-    if (cap > 0.f) x = cap * std::tanh(x / cap);
-    x = allowed[j] ? x : tile::kNegInf;
-    s[j] = x;
-    mx = x > mx ? x : mx;
-  }
+  if (cap > 0.f)
+    for (int64_t j = 0; j < n; ++j) s[j] = cap * std::tanh(s[j] / cap);
+  for (int64_t j = 0; j < n; ++j) s[j] = allowed[j] ? s[j] : tile::kNegInf;
+  const float mx = tile::row_max(s, n);
   if (mx == tile::kNegInf) {
     for (int64_t j = 0; j < n; ++j) s[j] = 0.f;
     return tile::kNegInf;
   }
-  float sum = 0.f;
-  for (int64_t j = 0; j < n; ++j) {
-    s[j] = tile::exp_f32(s[j] - mx);
-    sum += s[j];
-  }
+  const float sum = tile::exp_shift_sum(s, n, mx);
   const float inv = 1.f / sum;
   for (int64_t j = 0; j < n; ++j) s[j] *= inv;
   return mx + std::log(sum);

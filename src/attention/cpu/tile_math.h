@@ -70,12 +70,16 @@ inline void store_row(const float* src, int64_t n, void* dst, DType t, int64_t o
 // ---- exp ---------------------------------------------------------------------------------
 // exp(x) for the softmax, vectorizable (libm's expf is not, without -ffast-math):
 // x = k ln2 + r with |r| <= ln2/2, e^r by its degree-7 Taylor polynomial (truncation
-// < 1e-8 relative), 2^k built in the exponent bits. exp(-inf) and anything below the f32
-// normal range is exactly 0, so masked logits contribute nothing.
+// < 1e-8 relative), 2^k built in the exponent bits. k is rounded by adding 1.5 * 2^23 (the sum's
+// ulp is 1, so the addition itself rounds to nearest and the low mantissa bits hold k): floor()
+// and float -> int conversions keep gcc from vectorizing the loop. exp(-inf) and anything below
+// the f32 normal range is exactly 0, so masked logits contribute nothing.
 inline float exp_f32(float x) {
   const bool under = x < -87.0f;
   x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-  const float k = std::floor(x * 1.44269504088896341f + 0.5f);
+  constexpr float kShift = 12582912.0f;  // 1.5 * 2^23
+  const float kf = x * 1.44269504088896341f + kShift;
+  const float k = kf - kShift;
   // ln2 split in two so that k * hi is exact for |k| < 2^9 (Cody-Waite).
   const float r = (x - k * 0.693145751953125f) - k * 1.42860682030941723212e-6f;
   float p = 1.0f / 5040.0f;
@@ -86,29 +90,89 @@ inline float exp_f32(float x) {
   p = p * r + 0.5f;
   p = p * r + 1.0f;
   p = p * r + 1.0f;
-  const float two_k = std::bit_cast<float>(uint32_t(int32_t(k) + 127) << 23);
+  const uint32_t ki = std::bit_cast<uint32_t>(kf) - std::bit_cast<uint32_t>(kShift);  // k, two's complement
+  const float two_k = std::bit_cast<float>((ki + 127u) << 23);
   return under ? 0.0f : p * two_k;
+}
+
+// Row reductions with kLanes independent partial results, so that the loops vectorize without
+// -ffast-math (an in-order float sum or max is a dependency chain gcc must keep scalar). The
+// partials are combined in a fixed order: results are deterministic for a given n.
+// `Tail` = false: n is a multiple of kLanes (the flash tiles), no scalar tail loop.
+template <bool Tail = true>
+inline float row_max(const float* x, int64_t n) {
+  float part[kLanes];
+  for (int l = 0; l < kLanes; ++l) part[l] = kNegInf;
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int l = 0; l < kLanes; ++l) part[l] = x[i + l] > part[l] ? x[i + l] : part[l];
+  if constexpr (Tail)
+    for (; i < n; ++i) part[0] = x[i] > part[0] ? x[i] : part[0];
+  float m = kNegInf;
+  for (int l = 0; l < kLanes; ++l) m = part[l] > m ? part[l] : m;
+  return m;
+}
+
+// x[i] = exp(x[i] - m) for i < n; returns the sum of the new x.
+template <bool Tail = true>
+inline float exp_shift_sum(float* x, int64_t n, float m) {
+  float part[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int l = 0; l < kLanes; ++l) {
+      x[i + l] = exp_f32(x[i + l] - m);
+      part[l] += x[i + l];
+    }
+  if constexpr (Tail)
+    for (; i < n; ++i) {
+      x[i] = exp_f32(x[i] - m);
+      part[0] += x[i];
+    }
+  float sum = 0.f;
+  for (int l = 0; l < kLanes; ++l) sum += part[l];
+  return sum;
 }
 
 // ---- micro-GEMM --------------------------------------------------------------------------
 // C[M, N] (+)= A[M, K] · B[K, N], all f32 row-major with leading dimensions; N a multiple of
 // kLanes. Blocks of R rows x W columns stay in registers across the K loop (R*W/16 = 16 zmm
-// accumulators for 4 x 64), so every B row loaded is used R times and every A element W times.
+// accumulators for 4 x 64): every B vector loaded is used R times, every A element W/16 times.
+// Written with gcc's generic vector type (not intrinsics: it lowers to whatever the target has)
+// because plain loops left gcc free to spill the accumulators to the stack, which it did in
+// context and ran 5x slower than the same loops in isolation.
+using vf = float __attribute__((vector_size(kLanes * sizeof(float))));
+inline vf load_vf(const float* p) {
+  vf v;
+  std::memcpy(&v, p, sizeof(vf));
+  return v;
+}
+inline void store_vf(float* p, vf v) { std::memcpy(p, &v, sizeof(vf)); }
+
 template <int R, int W>
 inline void gemm_block(const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc,
                        int64_t K, bool accumulate) {
-  float acc[R][W];
+  constexpr int V = W / kLanes;
+  vf acc[R][V];
+#pragma GCC unroll 16
   for (int r = 0; r < R; ++r)
-    for (int w = 0; w < W; ++w) acc[r][w] = accumulate ? c[r * ldc + w] : 0.0f;
+#pragma GCC unroll 16
+    for (int v = 0; v < V; ++v) acc[r][v] = accumulate ? load_vf(c + r * ldc + v * kLanes) : vf{};
   for (int64_t k = 0; k < K; ++k) {
     const float* bk = b + k * ldb;
-    for (int r = 0; r < R; ++r) {
-      const float av = a[r * lda + k];
-      for (int w = 0; w < W; ++w) acc[r][w] += av * bk[w];
+    vf av[R];
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) av[r] = vf{} + a[r * lda + k];  // broadcast
+#pragma GCC unroll 16
+    for (int v = 0; v < V; ++v) {
+      const vf bv = load_vf(bk + v * kLanes);
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) acc[r][v] += av[r] * bv;
     }
   }
+#pragma GCC unroll 16
   for (int r = 0; r < R; ++r)
-    for (int w = 0; w < W; ++w) c[r * ldc + w] = acc[r][w];
+#pragma GCC unroll 16
+    for (int v = 0; v < V; ++v) store_vf(c + r * ldc + v * kLanes, acc[r][v]);
 }
 
 template <int R>
