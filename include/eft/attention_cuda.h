@@ -42,7 +42,7 @@ enum class AttnKernel : uint8_t {
 
 struct AttentionPlanOptions {
   AttnKernel kernel = AttnKernel::automatic;
-  int kv_splits = 0;  // 0: chosen to fill the GPU; >= 1: forced (clamped to the KV tile count)
+  int kv_splits = 0;  // 0: chosen to fill the GPU; >= 1: forced (clamped to the KV tiles and 64)
   int sm_count = 0;   // 0: the current device's (132 when no device is present)
 };
 

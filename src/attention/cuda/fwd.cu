@@ -296,7 +296,28 @@ __global__ void __launch_bounds__(WM * WN * 32) fwd_kernel(const __grid_constant
     // Partial tiles only: evaluate the mask predicate once per element in a rolled loop (one copy of
     // mask_allows in the code, not MT*NT*4 inlined ones), collecting one bit per element, then
     // apply the bits with compile-time register indices.
-    if (partial) {
+    if (partial && (p.mask.type == MaskType::none || p.mask.type == MaskType::causal ||
+                    p.mask.type == MaskType::window)) {
+      // Cheap predicates (ragged end, causal, window): evaluated inline, unrolled.
+      const int key_base = j * BN + warp_n * KPW + (lane & 3) * 2;
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const int r = (warp_m * MT + mt) * 16 + (lane >> 2) + 8 * h;
+          const int64_t pos = min(pos0 + tok0 + r / p.heads_per_cta, q_hi);
+#pragma unroll
+          for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+            for (int e = 0; e < 2; ++e) {
+              const int key = key_base + nt * 8 + e;
+              bool ok = key < kv_len;
+              if (p.mask.type == MaskType::causal) ok = ok && key <= pos;
+              if (p.mask.type == MaskType::window) ok = ok && mask_detail::in_window(p.mask, pos, key);
+              if (!ok) s[mt][nt][2 * h + e] = -INFINITY;
+            }
+        }
+    } else if (partial) {
       static_assert(MT * 4 * NT <= 64, "allowed-bits word holds this thread's elements of a tile");
       const int key_base = j * BN + warp_n * KPW + (lane & 3) * 2;
       uint64_t allowed = 0;
@@ -482,33 +503,48 @@ __global__ void __launch_bounds__(WM * WN * 32) fwd_kernel(const __grid_constant
 }
 
 // One warp per (token, head): o = sum_i exp(lse_i - lse) o_i, lse = log sum_i exp(lse_i).
-__global__ void merge_kernel(const __grid_constant__ FwdParams p, int64_t rows, int D) {
-  const int64_t row = int64_t(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
-  const int lane = threadIdx.x & 31;
+// The split weights are computed once, lane-parallel, into shared memory; the accumulation loop
+// then issues independent 16-byte loads (no data-dependent branch), so the up to kMergeMaxSplits
+// partial rows are read with memory-level parallelism instead of one dependent load at a time.
+constexpr int kMergeWarps = 8;
+__global__ void __launch_bounds__(kMergeWarps * 32) merge_kernel(const __grid_constant__ FwdParams p, int64_t rows, int D) {
+  __shared__ float s_w[kMergeWarps][kMergeMaxSplits];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
+  const int64_t row = int64_t(blockIdx.x) * kMergeWarps + warp;
   if (row >= rows) return;
   const int S = p.kv_splits;
   const float* lse = p.part_lse + row * S;
-  float mx = -INFINITY;
-  for (int i = lane; i < S; i += 32) mx = fmaxf(mx, lse[i]);
+  const float l0 = lane < S ? lse[lane] : -INFINITY;
+  const float l1 = lane + 32 < S ? lse[lane + 32] : -INFINITY;
+  float mx = fmaxf(l0, l1);
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
   const float mu = mx == -INFINITY ? 0.f : mx;
-  float wsum = 0.f;
-  for (int i = 0; i < S; ++i) wsum += __expf(lse[i] - mu);
+  const float w0 = __expf(l0 - mu), w1 = __expf(l1 - mu);  // exp(-inf) = 0: empty splits drop out
+  float wsum = w0 + w1;
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) wsum += __shfl_xor_sync(0xffffffffu, wsum, o);
   const float inv = wsum > 0.f ? 1.f / wsum : 0.f;
+  s_w[warp][lane] = w0 * inv;
+  s_w[warp][lane + 32] = w1 * inv;
+  __syncwarp();
   const int64_t tok = row / p.q_heads;
   const int head = int(row % p.q_heads);
   const float* po = p.part_o + row * S * D;
-  for (int c = lane * 2; c < D; c += 64) {
-    float a = 0.f, b = 0.f;
+  for (int c = lane * 4; c < D; c += 128) {
+    float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll 4
     for (int i = 0; i < S; ++i) {
-      const float w = __expf(lse[i] - mu);
-      if (w == 0.f) continue;  // empty split: its o is 0 but skip the read anyway
-      const float2 v = *reinterpret_cast<const float2*>(po + int64_t(i) * D + c);
-      a += w * v.x;
-      b += w * v.y;
+      const float w = s_w[warp][i];
+      const float4 v = *reinterpret_cast<const float4*>(po + int64_t(i) * D + c);
+      acc.x += w * v.x;
+      acc.y += w * v.y;
+      acc.z += w * v.z;
+      acc.w += w * v.w;
     }
-    store2(p.o, p.o_dtype, tok * p.o_stride + int64_t(head) * D + c, a * inv, b * inv);
+    const int64_t base = tok * p.o_stride + int64_t(head) * D + c;
+    store2(p.o, p.o_dtype, base, acc.x, acc.y);
+    store2(p.o, p.o_dtype, base + 2, acc.z, acc.w);
   }
   if (lane == 0 && p.lse) p.lse[row] = wsum > 0.f ? mu + logf(wsum) : -INFINITY;
 }
@@ -529,10 +565,11 @@ constexpr Entry entry(DType dt) {
 
 using bf = __nv_bfloat16;
 using hf = __half;
-// prefill: WM warps own 16 rows each; decode: 4 warps split each 64-key tile, 16 or 32 rows.
+// prefill: WM warps own 16*MT rows each (two m16 tiles per warp halve the K/V ldmatrix per mma);
+// decode: 4 warps split each 64-key tile, 16 or 32 rows.
 const Entry kTable[] = {
-    entry<bf, 64, 64, 8, 1, 1>(DType::bf16),  entry<hf, 64, 64, 8, 1, 1>(DType::f16),
-    entry<bf, 128, 64, 8, 1, 1>(DType::bf16), entry<hf, 128, 64, 8, 1, 1>(DType::f16),
+    entry<bf, 64, 64, 4, 1, 2>(DType::bf16),  entry<hf, 64, 64, 4, 1, 2>(DType::f16),
+    entry<bf, 128, 64, 4, 1, 2>(DType::bf16), entry<hf, 128, 64, 4, 1, 2>(DType::f16),
     entry<bf, 256, 32, 4, 1, 1>(DType::bf16), entry<hf, 256, 32, 4, 1, 1>(DType::f16),
     entry<bf, 64, 64, 1, 4, 1>(DType::bf16),  entry<hf, 64, 64, 1, 4, 1>(DType::f16),
     entry<bf, 64, 64, 1, 4, 2>(DType::bf16),  entry<hf, 64, 64, 1, 4, 2>(DType::f16),
@@ -590,11 +627,11 @@ cudaError_t launch_fwd(int config, const FwdParams& p, int n_seqs, cudaStream_t 
 }
 
 cudaError_t launch_merge(const FwdParams& p, int64_t q_tokens, int head_dim, cudaStream_t stream) {
+  if (p.kv_splits > kMergeMaxSplits) return cudaErrorInvalidValue;
   const int64_t rows = q_tokens * p.q_heads;
-  constexpr int kWarpsPerBlock = 8;
-  const unsigned blocks = unsigned((rows + kWarpsPerBlock - 1) / kWarpsPerBlock);
+  const unsigned blocks = unsigned((rows + kMergeWarps - 1) / kMergeWarps);
   if (blocks == 0) return cudaSuccess;
-  merge_kernel<<<blocks, kWarpsPerBlock * 32, 0, stream>>>(p, rows, head_dim);
+  merge_kernel<<<blocks, kMergeWarps * 32, 0, stream>>>(p, rows, head_dim);
   return cudaGetLastError();
 }
 

@@ -42,6 +42,9 @@ struct FwdParams {
   float* part_lse = nullptr;   // [q_tokens, q_heads, kv_splits] natural-log partial LSE (-inf: empty)
 };
 
+// Most KV splits one call may use (the merge kernel keeps one weight per split in shared memory).
+constexpr int kMergeMaxSplits = 64;
+
 // One compiled instantiation of the kernel (the table lives in fwd.cu).
 struct FwdConfig {
   int head_dim;

@@ -21,7 +21,7 @@ constexpr int kDecodeMaxQ = 8;              // decode kernel: q_len 1..8 (specul
 constexpr int kDefaultSms = 132;            // H100/H200 SXM, when planning without a device
 constexpr size_t kSmemPerSm = 227 * 1024;   // usable shared memory per SM on sm_90 (sm_80: 163 KB)
 constexpr int kMinTilesPerSplit = 2;        // a split below 128 keys costs more in merging than it gains
-constexpr int kMaxSplits = 64;
+constexpr int kMaxSplits = detail::kMergeMaxSplits;
 
 size_t align_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
@@ -107,7 +107,7 @@ AttentionPlan plan_attention(const AttentionParams& p, const AttentionArgs& a, c
 
   const int kv_tiles = std::max(1, (plan.max_kv_len + cfg.block_n - 1) / cfg.block_n);
   if (opt.kv_splits > 0) {
-    plan.kv_splits = std::min(opt.kv_splits, kv_tiles);
+    plan.kv_splits = std::min({opt.kv_splits, kv_tiles, kMaxSplits});
   } else if (decode && real_ctas > 0) {
     // Flash-decoding: cut the KV range when the batch cannot fill the GPU with resident CTAs.
     const int sms = opt.sm_count > 0 ? opt.sm_count : (sm_count() > 0 ? sm_count() : kDefaultSms);
