@@ -207,8 +207,12 @@ def read_gguf_tokenizer(path):
 
 
 def gguf_reference(path):
-    from transformers.integrations.gguf import gguf_tokenizer_mapping as m
     meta = read_gguf_tokenizer(path)
+    return reference_from_meta(meta), meta
+
+
+def reference_from_meta(meta):
+    from transformers.integrations.gguf import gguf_tokenizer_mapping as m
     arch = meta["general.architecture"]
     tdict = {name: meta[f"tokenizer.{key}"] for key, name in m.GGUF_TOKENIZER_MAPPING["tokenizer"].items()
              if f"tokenizer.{key}" in meta}
@@ -232,7 +236,7 @@ def gguf_reference(path):
     if add_eos:
         specials.append((meta["tokenizer.ggml.tokens"][eos], eos))
     backend.post_processor = processors.TemplateProcessing(single=" ".join(single), special_tokens=specials)
-    return backend, meta
+    return backend
 
 
 def cases_for(tok, strings, invalid):
@@ -452,6 +456,33 @@ def nfc_cases():
     return out
 
 
+def spm_llama_fixture(gemma_meta, out_dir):
+    """A Llama-2-style SentencePiece vocabulary (architecture "llama": merge order from the scores,
+    a space prefix) cut from Gemma 3's: <unk> <s> </s>, the 256 byte tokens, a few control and
+    user-defined tokens, and the ordinary pieces with ids below 4000 or of one character below U+3000 (others take the byte fallback). Scores are
+    Gemma's plus noise, so that score order and id order differ."""
+    r = random.Random(f"{SEED}-spm")
+    toks, types, scores = (gemma_meta[f"tokenizer.ggml.{k}"] for k in ("tokens", "token_type", "scores"))
+    new_toks, new_types, new_scores = ["<unk>", "<s>", "</s>"], [2, 3, 3], [0.0, 0.0, 0.0]
+    for i, t in enumerate(toks):
+        if types[i] == 6:
+            new_toks.append(t), new_types.append(6), new_scores.append(0.0)
+    for t, ty in (("<start_of_turn>", 3), ("<end_of_turn>", 3), ("<b>", 4), ("</b>", 4), ("\n\n", 4)):
+        new_toks.append(t), new_types.append(ty), new_scores.append(-1000.0)
+    for i, t in enumerate(toks):
+        if types[i] == 1 and (i < 4000 or (len(t) == 1 and ord(t) < 0x3000)) and t not in new_toks:
+            new_toks.append(t), new_types.append(1), new_scores.append(float(scores[i]) + r.uniform(-300, 300))
+    meta = {"general.architecture": "llama", "tokenizer.ggml.model": "llama", "tokenizer.ggml.tokens": new_toks,
+            "tokenizer.ggml.token_type": new_types, "tokenizer.ggml.scores": new_scores,
+            "tokenizer.ggml.bos_token_id": 1, "tokenizer.ggml.eos_token_id": 2, "tokenizer.ggml.unknown_token_id": 0,
+            "tokenizer.ggml.add_bos_token": True, "tokenizer.ggml.add_space_prefix": True}
+    tok = reference_from_meta(meta)
+    strings = make_strings("spm", 500) + ["<start_of_turn>user\nhi<end_of_turn>", "<b>bold</b>", "a\n\nb",
+                                          " leading", "  two", "\u2581literal mark"]
+    write_json(os.path.join(out_dir, "spm_llama.json"),
+               {"meta": meta, "cases": cases_for(tok, strings, make_invalid("spm"))})
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--nfc-tables", action="store_true", help="write src/tokenizer/unicode_nfc_data.cpp and exit")
@@ -472,6 +503,8 @@ def main():
             print(f"skip {name}: {path} missing", file=sys.stderr)
             continue
         tok, meta = gguf_reference(path)
+        if name == "gemma3":
+            spm_llama_fixture(meta, args.out)
         strings = make_strings(name)
         cases = cases_for(tok, strings, make_invalid(name))
         write_json(os.path.join(args.out, f"{name}.json"),

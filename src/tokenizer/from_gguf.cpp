@@ -86,6 +86,7 @@ std::unique_ptr<Tokenizer> sentencepiece_from_gguf(const tok::Meta& m, const std
   p.vocab = vocab_from_gguf(m, true);
   p.add_space_prefix = m.boolean_or("tokenizer.ggml.add_space_prefix", true);
   p.priority_by_id = arch.rfind("gemma", 0) == 0;
+  p.respell_space_runs = p.priority_by_id;
   if (!p.priority_by_id) {
     const auto scores = m.floats("tokenizer.ggml.scores");
     p.scores.assign(scores.begin(), scores.end());

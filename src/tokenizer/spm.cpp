@@ -64,7 +64,7 @@ SentencePieceBpe::SentencePieceBpe(SpmParams p)
       if (byte_id_[b] < 0) byte_id_[b] = id;
       continue;
     }
-    if (is_space_run(piece)) {
+    if (p.respell_space_runs && is_space_run(piece)) {
       // An ordinary piece after all (see is_space_run): merged like any other, never cut out of raw text.
       types_[id] = TokenType::Normal;
       piece_to_id_.emplace(spaces_to_marks(piece), id);
@@ -87,11 +87,11 @@ bool SentencePieceBpe::mergeable_target(int32_t id) const {
 }
 
 std::string SentencePieceBpe::piece_bytes(int32_t id, bool first) const {
-  if (types_[id] == TokenType::Byte) return std::string(1, static_cast<char>(byte_token_value(pieces_[id])));
   std::string out;
   const std::string& piece = pieces_[id];
   out.reserve(piece.size());
-  for (size_t i = 0; i < piece.size();) {
+  if (types_[id] == TokenType::Byte) out.push_back(static_cast<char>(byte_token_value(piece)));
+  for (size_t i = 0; i < piece.size() && types_[id] != TokenType::Byte;) {
     if (piece.compare(i, kSpaceMark.size(), kSpaceMark) == 0) {
       out.push_back(' ');
       i += kSpaceMark.size();
@@ -99,15 +99,19 @@ std::string SentencePieceBpe::piece_bytes(int32_t id, bool first) const {
       out.push_back(piece[i++]);
     }
   }
-  // The space the encoder put in front of the text is not part of it.
+  // The space the encoder put in front of the text is not part of it (HF strips one leading space
+  // of the decoded text, whichever token it came from).
   if (first && add_space_prefix_ && !out.empty() && out[0] == ' ') out.erase(0, 1);
   return out;
 }
 
 void SentencePieceBpe::encode_text(std::string_view text, bool at_start, std::vector<int32_t>& out) const {
   std::string norm;
-  if (add_space_prefix_ && at_start) norm.append(kSpaceMark);
+  // As HF's Metaspace(prepend_scheme="first"): only at the start of the input, and not when the
+  // text already starts with "▁" (a space, or the mark itself written in the text).
   norm += spaces_to_marks(text);
+  if (add_space_prefix_ && at_start && !norm.empty() && norm.compare(0, kSpaceMark.size(), kSpaceMark) != 0)
+    norm.insert(0, kSpaceMark);
 
   // Symbols: spans of `norm`, linked; a byte-fallback symbol is a single token that never merges.
   struct Sym {

@@ -21,6 +21,8 @@ struct SpmParams {
   std::vector<float> scores;  // id -> score (empty: priority_by_id must be set)
   bool add_space_prefix = false;
   bool priority_by_id = false;
+  // Gemma: whitespace-run pieces stored with real spaces are ordinary pieces spelled with "▁".
+  bool respell_space_runs = false;
 };
 
 class SentencePieceBpe : public VocabTokenizer {

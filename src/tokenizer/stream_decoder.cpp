@@ -8,8 +8,8 @@ std::string Tokenizer::token_bytes(int32_t id, bool skip_special, bool) const { 
 
 std::string StreamDecoder::push(int32_t id) {
   pending_ += tok_.token_bytes(id, skip_special_, first_);
-  // "first" is about the text, not the ids: a skipped special token at the start does not count.
-  if (!pending_.empty()) first_ = false;
+  // As in decode(): a special token skipped at the start does not count as the first token.
+  if (!(skip_special_ && tok_.is_special(id))) first_ = false;
   // Emit every complete character; an ill-formed subpart is replaced as soon as it is known to be
   // ill-formed (that never depends on later bytes), so the output equals a lossy decode of the
   // whole; only a sequence still waiting for its continuation bytes stays pending.

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "eft/model_file.h"
@@ -45,9 +46,9 @@ std::string show(const std::vector<int32_t>& ids) {
   return s;
 }
 
-// Returns the number of cases whose encoding matched; every mismatch is reported (first 10 in detail).
+// Every mismatch counts; the first 10 of each kind are shown in detail.
 void check_cases(const Tokenizer& t, const json& fx, const std::string& name) {
-  size_t total = 0, enc_ok = 0, dec_ok = 0, special_ok = 0, specials = 0;
+  size_t total = 0, enc_ok = 0, dec_ok = 0, special_ok = 0, specials = 0, round_trips = 0;
   for (const auto& c : fx.at("cases")) {
     ++total;
     const std::string text = c.contains("text") ? c["text"].get<std::string>() : from_hex(c["bytes_hex"]);
@@ -60,6 +61,11 @@ void check_cases(const Tokenizer& t, const json& fx, const std::string& name) {
                     << ")\n  got  " << show(got) << "\n  want " << show(want);
     }
     const std::string dec = t.decode(want, false);
+    // Where the reference round-trips, so must we (decode(encode(s)) == s).
+    if (c.contains("text") && c["decoded"].get<std::string>() == text) {
+      ++round_trips;
+      EXPECT_EQ(t.decode(got, false), text) << name << ": round trip";
+    }
     if (dec == c.at("decoded").get<std::string>()) {
       ++dec_ok;
     } else if (total - dec_ok <= 10) {
@@ -79,8 +85,8 @@ void check_cases(const Tokenizer& t, const json& fx, const std::string& name) {
     streamed += sd.flush();
     EXPECT_EQ(streamed, dec) << name << ": stream decode of " << show(want);
   }
-  std::printf("[%s] %zu strings: encode %zu/%zu identical, decode %zu/%zu, with BOS/EOS %zu/%zu\n", name.c_str(),
-              total, enc_ok, total, dec_ok, total, special_ok, specials);
+  std::printf("[%s] %zu strings: encode %zu/%zu identical, decode %zu/%zu, with BOS/EOS %zu/%zu; %zu round-trip\n",
+              name.c_str(), total, enc_ok, total, dec_ok, total, special_ok, specials, round_trips);
   EXPECT_EQ(enc_ok, total) << name;
   EXPECT_EQ(dec_ok, total) << name;
   EXPECT_EQ(special_ok, specials) << name;
@@ -97,6 +103,79 @@ void gguf_golden(const std::string& fixture) {
 
 TEST(Golden, SmolLM2) { gguf_golden("smollm2.json"); }
 TEST(Golden, Gemma3) { gguf_golden("gemma3.json"); }
+
+// A Llama-2-style SentencePiece vocabulary (scores decide, space prefix) cut from Gemma 3's; the
+// fixture carries its metadata.
+TEST(Golden, SentencePieceLlamaStyle) {
+  const json fx = load("spm_llama.json");
+  test::MemModelFile f;
+  for (const auto& [key, v] : fx.at("meta").items()) {
+    if (v.is_string()) {
+      f.set_string(key, v);
+    } else if (v.is_boolean()) {
+      f.set_bool(key, v);
+    } else if (v.is_number_integer()) {
+      f.set_int(key, v);
+    } else if (key == "tokenizer.ggml.tokens") {
+      f.set_strings(key, v);
+    } else if (key == "tokenizer.ggml.token_type") {
+      f.set_ints(key, v);
+    } else {
+      f.set_floats(key, v);
+    }
+  }
+  auto t = tokenizer_from_model_file(f);
+  check_cases(*t, fx, "spm_llama.json");
+}
+
+// The real files: stop tokens, chat family and template from their own metadata, and encoding
+// from several threads at once (the word cache is shared) equal to encoding alone.
+TEST(RealModels, StopTokensChatAndThreads) {
+  for (const std::string name : {"SmolLM2-135M-Instruct.Q4_1.gguf", "gemma-3-270m-q4_k_m.gguf"}) {
+    const std::string path = model_cache() + "/" + name;
+    if (!fs::exists(path)) GTEST_SKIP() << path << " is not cached; run tools/fetch_models.sh all";
+    auto f = open_model_file(path);
+    auto t = tokenizer_from_model_file(*f);
+    const bool gemma = name.find("gemma") != std::string::npos;
+    const auto stops = t->stop_tokens();
+    const auto has_stop = [&](const char* piece) {
+      for (int32_t id : stops)
+        if (t->token_text(id) == piece) return true;
+      return false;
+    };
+    EXPECT_TRUE(has_stop(gemma ? "<eos>" : "<|im_end|>")) << name;
+    EXPECT_TRUE(has_stop(gemma ? "<end_of_turn>" : "<|endoftext|>")) << name;
+    EXPECT_EQ(chat_family(*f), gemma ? ChatFamily::Gemma : ChatFamily::ChatML);
+    const json chat = load(gemma ? "gemma3_chat.json" : "smollm2_chat.json");
+    for (const auto& c : chat.at("cases")) {
+      std::vector<ChatMessage> msgs;
+      for (const auto& m : c.at("messages")) msgs.push_back({m.at("role"), m.at("content")});
+      const std::string text = apply_chat_template(*f, msgs, c.at("add_generation_prompt").get<bool>());
+      EXPECT_EQ(text, c.at("text").get<std::string>()) << name;
+      // The rendered prompt tokenizes with its markers as single special tokens.
+      const auto ids = t->encode(text, false, true);
+      const int32_t turn = t->find_token(gemma ? "<start_of_turn>" : "<|im_start|>");
+      ASSERT_GE(turn, 0);
+      EXPECT_NE(std::find(ids.begin(), ids.end(), turn), ids.end());
+    }
+    const json fx = load(gemma ? "gemma3.json" : "smollm2.json");
+    std::vector<std::string> texts;
+    for (const auto& c : fx.at("cases"))
+      if (c.contains("text")) texts.push_back(c["text"]);
+    std::vector<std::vector<int32_t>> alone;
+    for (const auto& s : texts) alone.push_back(t->encode(s, false, true));
+    std::vector<std::thread> pool;
+    std::vector<int> bad(4, 0);
+    for (int k = 0; k < 4; ++k) {
+      pool.emplace_back([&, k] {
+        for (size_t i = k; i < texts.size(); i += 2)
+          if (t->encode(texts[i], false, true) != alone[i]) ++bad[k];
+      });
+    }
+    for (auto& th : pool) th.join();
+    for (int k = 0; k < 4; ++k) EXPECT_EQ(bad[k], 0) << name << " thread " << k;
+  }
+}
 
 void hf_golden(const std::string& fixture) {
   const json fx = load(fixture);

@@ -164,6 +164,25 @@ TEST(ByteLevelBpe, BadMetadataNamesTheKey) {
   }
 }
 
+TEST(ByteLevelBpe, LongInputsOfEveryKind) {
+  // Long runs exercise the regex engine's backtracking (\s+(?!\S)) and the merge heap; every
+  // pre-tokenizer must get through them and the bytes must come back unchanged.
+  ByteVocab v({"ĠĠ", "ĠĠĠĠ", "aa", "aaaa", "11"});
+  const std::vector<std::string> merges{"Ġ Ġ", "ĠĠ ĠĠ", "a a", "aa aa", "1 1"};
+  std::string mixed;
+  for (int i = 0; i < 2000; ++i) mixed += i % 7 == 0 ? "\n\t  " : i % 3 == 0 ? "123 " : "a\xC3\xA9 ";
+  const std::vector<std::string> inputs{std::string(60000, ' '), std::string(60000, 'a'), std::string(30000, '1'),
+                                        std::string(20000, '\n') + std::string(20000, ' ') + "x", mixed};
+  for (const char* pre : {"gpt2", "llama-bpe", "qwen2", "smollm"}) {
+    auto t = byte_level(v, merges, pre);
+    for (const auto& s : inputs) {
+      const auto ids = t->encode(s, false, false);
+      ASSERT_EQ(t->decode(ids), s) << pre;
+      ASSERT_LT(ids.size(), s.size() + 1) << pre;
+    }
+  }
+}
+
 TEST(StreamDecoder, HoldsSplitCharactersUntilComplete) {
   ByteVocab v({});
   auto t = byte_level(v, {});
@@ -254,6 +273,17 @@ TEST(SentencePiece, ScoresDecideTheMergeOrder) {
   // Spaces are ▁; BOS is added by default for this model type.
   EXPECT_EQ(t->encode("a a", true, false), (std::vector<int32_t>{1, v.id("a"), v.id(sp + "a")}));
   EXPECT_EQ(t->decode(t->encode("a a", true, false), true), "a a");
+}
+
+TEST(SentencePiece, LongInputs) {
+  const std::string sp = "\xE2\x96\x81";
+  SpmVocab v({{sp, -1}, {"a", -2}, {"aa", -3}, {"aaaa", -4}, {sp + sp, -5}});
+  auto t = v.make(false);
+  std::string s(100000, 'a');
+  s += std::string(1000, ' ') + "\xE4\xBD\xA0" + std::string(1000, 'a');
+  const auto ids = t->encode(s, false, false);
+  EXPECT_EQ(t->decode(ids), s);
+  EXPECT_LE(ids.size(), s.size() / 4 + 1000);  // the a's merge into aaaa
 }
 
 TEST(SentencePiece, ByteFallbackAndSpacePrefix) {
