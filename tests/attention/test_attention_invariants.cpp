@@ -55,8 +55,10 @@ size_t q_row_bytes(const AttnCaseSpec& s) { return size_t(s.q_heads) * s.head_di
 // A random configuration: heads, head_dim, dtype, a ragged batch of the given lengths, a variant.
 AttnCaseSpec random_spec(std::mt19937_64& rng, std::vector<int> q_lens, std::vector<int> kv_lens, Variant v) {
   AttnCaseSpec spec;
-  const std::pair<int, int> heads[] = {{4, 4}, {8, 2}, {4, 1}};
-  const auto h = heads[std::uniform_int_distribution<int>(0, 2)(rng)];
+  // MHA, GQA 4:1, MQA, and groups of 3 and 12 heads (query tiles whose row blocks straddle
+  // positions, and more heads per group than a row block).
+  const std::pair<int, int> heads[] = {{4, 4}, {8, 2}, {4, 1}, {6, 2}, {12, 1}};
+  const auto h = heads[std::uniform_int_distribution<int>(0, 4)(rng)];
   spec.q_heads = h.first;
   spec.kv_heads = h.second;
   const int dims[] = {64, 80, 128};

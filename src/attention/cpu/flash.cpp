@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "attention/cpu/methods.h"
@@ -139,37 +140,75 @@ inline void online_softmax_row(float* s, float& m, float& l, float* o, int64_t D
   l += sum;
 }
 
-// One query tile (nq positions from absolute position i_lo; rows `rows` of the item's q / o / m
-// / l arrays) against the loaded KV tile at keys k0 .. k0+nc-1, in state st (not empty).
+// One block of query rows (rows r0 .. r0+Mb-1 of the tile) against columns [c_lo, c_hi) of the
+// loaded KV tile: scores, online softmax, accumulation. Columns outside the range are masked.
+// Row r of the block is head (g0 + r) % G of query position i_lo + (g0 + r) / G.
+// `exact`: the rows' mask is applied per element inside the range (partial tiles).
+void block_step(const Plan& pl, Scratch& sc, float* q, float* o, float* m, float* l, int64_t Mb, int64_t i_lo,
+                int64_t g0, int64_t c_lo, int64_t c_hi, int64_t k0, bool exact) {
+  const AttentionParams& p = *pl.p;
+  const int64_t Dp = pl.Dp, G = pl.G;
+  float* s = sc.s;
+  // Score columns are computed in whole vectors: [v_lo, v_hi) covers [c_lo, c_hi).
+  const int64_t v_lo = c_lo / tile::kLanes * tile::kLanes, v_hi = tile::round_up(c_hi, tile::kLanes);
+  // S [Mb, v_lo:v_hi] = Qs [Mb, Dp] · Kt [Dp, v_lo:v_hi]
+  tile::gemm(Mb, v_hi - v_lo, Dp, q, Dp, sc.kt + v_lo, kBc, s + v_lo, kBc, false);
+  const float cap = p.softcap;
+  for (int64_t r = 0; r < Mb; ++r) {
+    float* sr = s + r * kBc;
+    for (int64_t c = 0; c < c_lo; ++c) sr[c] = tile::kNegInf;
+    for (int64_t c = c_hi; c < kBc; ++c) sr[c] = tile::kNegInf;
+    if (cap > 0.f)
+      for (int64_t c = c_lo; c < c_hi; ++c) sr[c] = cap * std::tanh(sr[c] / cap);
+  }
+  if (exact) {
+    // The G heads of a query position share its mask row.
+    for (int64_t r = 0; r < Mb;) {
+      const int64_t qi = (g0 + r) / G, rows = std::min(Mb - r, G - (g0 + r) % G);
+      uint8_t* al = sc.allowed;
+      tile::mask_row(p.mask, i_lo + qi, k0 + c_lo, c_hi - c_lo, al);
+      for (int64_t rr = r; rr < r + rows; ++rr) {
+        float* sr = s + rr * kBc + c_lo;
+        for (int64_t c = 0; c < c_hi - c_lo; ++c) sr[c] = al[c] ? sr[c] : tile::kNegInf;
+      }
+      r += rows;
+    }
+  }
+  for (int64_t r = 0; r < Mb; ++r) online_softmax_row(s + r * kBc, m[r], l[r], o + r * Dp, Dp);
+  // O [Mb, Dp] += P [Mb, c_lo:c_hi] · V [c_lo:c_hi, Dp]
+  tile::gemm(Mb, Dp, c_hi - c_lo, s + c_lo, kBc, sc.v + c_lo * Dp, Dp, o, Dp, true);
+}
+
+// One query tile (nq positions from absolute position i_lo; rows row0 .. of the item's q / o /
+// m / l arrays) against the loaded KV tile at keys k0 .. k0+nc-1, in state st (not empty).
 void tile_step(const Plan& pl, Scratch& sc, int64_t row0, int64_t nq, int64_t i_lo, int64_t k0, int64_t nc,
                TileState st) {
-  const AttentionParams& p = *pl.p;
   const int64_t Dp = pl.Dp, G = pl.G, M = nq * G;
   float* q = sc.q + row0 * Dp;
   float* o = sc.o + row0 * Dp;
-  // S [M, Bc] = Qs [M, Dp] · Kt [Dp, Bc]
-  tile::gemm(M, kBc, Dp, q, Dp, sc.kt, kBc, sc.s, kBc, false);
-  const float cap = p.softcap;
-  if (cap > 0.f)
-    for (int64_t r = 0; r < M; ++r)
-      for (int64_t c = 0; c < nc; ++c) sc.s[r * kBc + c] = cap * std::tanh(sc.s[r * kBc + c] / cap);
-  if (st == TileState::partial) {
-    for (int64_t qi = 0; qi < nq; ++qi) {
-      uint8_t* al = sc.allowed + qi * kBc;
-      tile::mask_row(p.mask, i_lo + qi, k0, nc, al);
-      for (int64_t g = 0; g < G; ++g) {
-        float* sr = sc.s + (qi * G + g) * kBc;
-        for (int64_t c = 0; c < nc; ++c) sr[c] = al[c] ? sr[c] : tile::kNegInf;
-      }
-    }
+  float* m = sc.m + row0;
+  float* l = sc.l + row0;
+  if (st == TileState::full || !tile::mask_is_interval(pl.p->mask)) {
+    block_step(pl, sc, q, o, m, l, M, i_lo, 0, 0, nc, k0, st == TileState::partial);
+    return;
   }
-  if (nc < kBc)
-    for (int64_t r = 0; r < M; ++r)
-      for (int64_t c = nc; c < kBc; ++c) sc.s[r * kBc + c] = tile::kNegInf;
-  for (int64_t r = 0; r < M; ++r)
-    online_softmax_row(sc.s + r * kBc, sc.m[row0 + r], sc.l[row0 + r], o + r * Dp, Dp);
-  // O [M, Dp] += P [M, nc] · V [nc, Dp]
-  tile::gemm(M, Dp, nc, sc.s, kBc, sc.v, Dp, o, Dp, true);
+  // Partial tile of an interval mask (the causal diagonal, the ends of a window): blocks of
+  // kRowBlock rows compute only the columns their rows can see, so a triangle costs about half a
+  // tile instead of a whole one.
+  constexpr int64_t kRowBlock = 8;
+  for (int64_t r0 = 0; r0 < M; r0 += kRowBlock) {
+    const int64_t Mb = std::min(kRowBlock, M - r0);
+    int64_t lo = std::numeric_limits<int64_t>::max(), hi = std::numeric_limits<int64_t>::min();
+    for (int64_t qi = r0 / G; qi <= (r0 + Mb - 1) / G; ++qi) {
+      int64_t a, b;
+      tile::mask_interval(pl.p->mask, i_lo + qi, a, b);
+      lo = std::min(lo, a);
+      hi = std::max(hi, b);
+    }
+    const int64_t c_lo = std::max<int64_t>(lo - k0, 0), c_hi = std::min<int64_t>(hi - k0 + 1, nc);
+    if (c_lo >= c_hi) continue;  // no row of the block sees this tile: nothing to add
+    block_step(pl, sc, q + r0 * Dp, o + r0 * Dp, m + r0, l + r0, Mb, i_lo + r0 / G, r0 % G, c_lo, c_hi, k0, true);
+  }
 }
 
 void run_item(const Plan& pl, Scratch& sc, const Item& it) {

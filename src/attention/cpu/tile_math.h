@@ -198,6 +198,23 @@ inline bool mask_is_causal_like(const Mask& m) {
   return m.type == MaskType::causal || (m.type == MaskType::window && m.right == 0) || m.causal;
 }
 
+// Masks whose allowed keys for a query are one interval [lo, hi] (none, causal, window): their
+// partial tiles can be cut to the columns each block of rows can see.
+inline bool mask_is_interval(const Mask& m) {
+  return m.type == MaskType::none || m.type == MaskType::causal || m.type == MaskType::window;
+}
+// The interval of keys query position i may see under an interval mask (unbounded ends clamp to
+// the int64 range, callers clamp to the tile).
+inline void mask_interval(const Mask& m, int64_t i, int64_t& lo, int64_t& hi) {
+  lo = std::numeric_limits<int64_t>::min() / 4;
+  hi = std::numeric_limits<int64_t>::max() / 4;
+  if (m.type == MaskType::causal) hi = i;
+  if (m.type == MaskType::window) {
+    if (m.left >= 0) lo = i - m.left;
+    if (m.right >= 0) hi = i + m.right;
+  }
+}
+
 // allowed[c] for keys k0 .. k0+n-1 seen from query position i. Causal and window masks are
 // intervals and take a branch-free path; the others ask the shared predicate per key.
 inline void mask_row(const Mask& m, int64_t i, int64_t k0, int64_t n, uint8_t* allowed) {
