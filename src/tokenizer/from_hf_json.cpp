@@ -48,12 +48,18 @@ bool read_pre_tokenizer(const Ctx& cx, const json& node, const std::string& path
     check(behavior == "Isolated", "{}: {}.behavior = '{}' is not supported (only Isolated)", cx.file, path, behavior);
     check(!node.value("invert", false), "{}: {}.invert = true is not supported", cx.file, path);
     const json& pat = node.at("pattern");
+    std::string regex;
     if (pat.contains("Regex")) {
-      pre.add(pat.at("Regex").get<std::string>());
+      regex = pat.at("Regex").get<std::string>();
     } else if (pat.contains("String")) {
-      pre.add(regex_escape(pat.at("String").get<std::string>()));
+      regex = regex_escape(pat.at("String").get<std::string>());
     } else {
       fail("{}: {}.pattern is neither {{\"Regex\": ...}} nor {{\"String\": ...}}", cx.file, path);
+    }
+    try {
+      pre.add(regex);
+    } catch (const Error& e) {
+      fail("{}: {}.pattern: {}", cx.file, path, e.what());
     }
     return false;
   }
