@@ -29,6 +29,7 @@ struct RunArgs {
   bool chat = false;
   std::vector<std::string> stop;
   std::string kv_dtype = "f32";
+  std::string matmul = "auto";
 };
 
 std::string mib(int64_t b) { return fmt::format("{:.1f} MiB", double(b) / (1024.0 * 1024.0)); }
@@ -70,6 +71,7 @@ void run(const RunArgs& a) {
   o.block_size = a.block_size;
   o.kv_dtype = dtype_from_name(a.kv_dtype);
   o.forward.method = method_from_name(a.attention);
+  o.forward.matmul = a.matmul == "dot" ? MatmulPath::dot : a.matmul == "sgemm" ? MatmulPath::sgemm : MatmulPath::automatic;
   if (o.forward.method == AttnMethod::linear)
     std::fprintf(stderr,
                  "eft: warning: --attention linear (Performer FAVOR+) only approximates softmax attention and this "
@@ -110,6 +112,10 @@ void add_sampling_options(CLI::App* sc, RunArgs& a) {
   sc->add_option("--kv-dtype", a.kv_dtype, "KV cache element type: f32 | f16 | bf16")
       ->check(CLI::IsMember({"f32", "f16", "bf16"}));
   sc->add_option("--stop", a.stop, "stop string (repeatable)");
+  sc->add_option("--matmul", a.matmul,
+                 "matrix products: auto (int8-activation dot kernels for decode, sgemm for prefill) | dot | "
+                 "sgemm (exact f32 products, slower decode)")
+      ->check(CLI::IsMember({"auto", "dot", "sgemm"}));
 }
 
 CommandRegistrar reg([](CLI::App& app) {

@@ -79,6 +79,10 @@ struct ForwardBatch {
 struct ForwardOptions {
   AttnMethod method = AttnMethod::flash;
   LinearParams linear;  // Performer features for --attention linear
+  // Matrix products: automatic picks int8-activation dot kernels for small batches (decode) and
+  // dequantized sgemm for large ones (prefill); sgemm everywhere is exact up to f32 rounding
+  // (what the real-model reference checks use), dot everywhere shows the activation-quantization error.
+  MatmulPath matmul = MatmulPath::automatic;
 };
 
 struct MemoryByKind {

@@ -131,9 +131,9 @@ void attention_block(LayerCtx& ctx) {
   const int64_t T = ctx.T;
   const int64_t qd = int64_t(c.n_heads) * c.head_dim, kvd = int64_t(c.n_kv_heads) * c.head_dim;
 
-  matmul(w.wq, ws.h.data(), T, ws.q.data());
-  matmul(w.wk, ws.h.data(), T, ws.k.data());
-  matmul(w.wv, ws.h.data(), T, ws.v.data());
+  matmul(w.wq, ws.h.data(), T, ws.q.data(), ctx.opt.matmul);
+  matmul(w.wk, ws.h.data(), T, ws.k.data(), ctx.opt.matmul);
+  matmul(w.wv, ws.h.data(), T, ws.v.data(), ctx.opt.matmul);
   if (!w.bq.empty()) add_bias(ws.q.data(), w.bq.data(), T, qd);
   if (!w.bk.empty()) add_bias(ws.k.data(), w.bk.data(), T, kvd);
   if (!w.bv.empty()) add_bias(ws.v.data(), w.bv.data(), T, kvd);
@@ -176,7 +176,7 @@ void attention_block(LayerCtx& ctx) {
   a.batch.q_pos0 = ws.q_pos0.data();
   attention_cpu(p, a);
 
-  matmul(w.wo, ws.att.data(), T, ws.o.data());
+  matmul(w.wo, ws.att.data(), T, ws.o.data(), ctx.opt.matmul);
 }
 
 namespace {
@@ -192,15 +192,15 @@ void gated_mlp(LayerCtx& ctx) {
   const ModelConfig& c = ctx.cfg;
   auto& ws = ctx.ws;
   const int64_t T = ctx.T, n = T * c.ffn;
-  matmul(ctx.w.w_gate, ws.h.data(), T, ws.gate.data());
-  matmul(ctx.w.w_up, ws.h.data(), T, ws.up.data());
+  matmul(ctx.w.w_gate, ws.h.data(), T, ws.gate.data(), ctx.opt.matmul);
+  matmul(ctx.w.w_up, ws.h.data(), T, ws.up.data(), ctx.opt.matmul);
   float* g = ws.gate.data();
   const float* u = ws.up.data();
   if (c.act == Activation::silu)
     for (int64_t i = 0; i < n; ++i) g[i] = silu(g[i]) * u[i];
   else
     for (int64_t i = 0; i < n; ++i) g[i] = gelu_tanh(g[i]) * u[i];
-  matmul(ctx.w.w_down, ws.gate.data(), T, ws.o.data());
+  matmul(ctx.w.w_down, ws.gate.data(), T, ws.o.data(), ctx.opt.matmul);
 }
 
 void prenorm_layer(LayerCtx& ctx) {

@@ -144,7 +144,7 @@ void Model::forward(const ForwardBatch& b, PagedKvCache& cache, const ForwardOpt
       }
     }
     logits.resize(size_t(n_out) * size_t(c.vocab));
-    matmul(w_->output, h, n_out, logits.data());
+    matmul(w_->output, h, n_out, logits.data(), opt.matmul);
     if (c.final_softcap > 0.f)
       for (float& v : logits) v = c.final_softcap * std::tanh(v / c.final_softcap);
   } catch (...) {
