@@ -6,9 +6,9 @@
 #
 # Creates a venv (EFT_PEER_VENV, default ~/.cache/eft/venv) and installs the plain `torch` wheel
 # from the default PyPI index when torch is missing, builds the eft CLI when EFT_BIN is not given,
-# runs `eft bench attention --json` (methods flash and sparse unless --methods is passed), then
-# times torch on the shapes in that JSON and prints the speed ratio. Outputs land in
-# $EFT_PEER_OUT (default build/peer/): eft.json, torch.json.
+# then for each N runs `eft bench attention --json` (methods flash and sparse unless --methods is
+# passed; --n 512,1024,... picks the lengths) and torch right after it on the same shapes, and
+# prints the speed ratio. Everything lands in $EFT_PEER_OUT (default build/peer/)/peer.json.
 # Threads: EFT_THREADS, else all cores; both engines get the same number.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,6 +37,6 @@ for a in "${args[@]}"; do
 done
 
 echo "run_cpu_peer: $(lscpu | sed -n 's/^Model name: *//p'), $threads threads, $(date -u +%FT%TZ)" >&2
-"$eft" --threads "$threads" bench attention --json "${methods[@]}" "${args[@]}" > "$out/eft.json"
-OMP_NUM_THREADS="$threads" "$venv/bin/python" bench/torch_cpu_attention.py --eft-json "$out/eft.json" \
-  --out "$out/torch.json"
+# Per N: eft first, torch right after on the same shapes (see torch_cpu_attention.py).
+OMP_NUM_THREADS="$threads" "$venv/bin/python" bench/torch_cpu_attention.py --eft "$eft" --threads "$threads" \
+  --out "$out/peer.json" "${methods[@]}" "${args[@]}"

@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
-"""PyTorch's CPU scaled_dot_product_attention on the shapes of an `eft bench attention --json` run.
+"""PyTorch's CPU scaled_dot_product_attention on the shapes of `eft bench attention --json`.
 
-Reads eft's JSON (config: heads, kv_heads, head_dim, mask, threads, reps; results: N and times),
-times torch.nn.functional.scaled_dot_product_attention on the same shapes, dtype (f32) and thread
-count, and prints eft flash's speed relative to torch (torch time / eft time: > 1 means eft is
-faster). Writes the torch timings as JSON with --out.
+Two ways to run:
+  --eft BIN [--n 512,1024,...] [other eft bench options]: for each N, runs `BIN bench attention
+      --json --n N ...` and right after it torch on the same shapes, so both see the same machine
+      load (a shared machine's load drifts over a minute);
+  --eft-json FILE: compares against a finished eft run.
+Either way it times torch.nn.functional.scaled_dot_product_attention on the same shapes, dtype (f32)
+and thread count (eft's config.threads) and prints eft flash's speed relative to torch (torch time /
+eft time: > 1 means eft is faster). --out writes everything as JSON.
 
 Layout: eft takes Q [N, heads, d]; torch takes [1, heads, N, d]. Both get standard-normal inputs.
 Masks: causal -> is_causal=True; none -> no mask; window:W -> a boolean [N, N] mask allowing keys
@@ -13,6 +17,7 @@ i-W+1 .. i (torch has no native sliding window, so it pays for the full mask: no
 import argparse
 import json
 import statistics
+import subprocess
 import sys
 import time
 
@@ -56,22 +61,52 @@ def torch_times(torch, n, heads, kv_heads, d, mask, reps, budget_s):
     return times
 
 
+def run_eft(binary, threads, n, eft_args):
+    cmd = [binary]
+    if threads:
+        cmd += ["--threads", str(threads)]
+    cmd += ["bench", "attention", "--json", "--n", str(n)] + eft_args
+    print("eft: " + " ".join(cmd), file=sys.stderr, flush=True)
+    return json.loads(subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--eft-json", required=True, help="output of eft bench attention --json")
-    ap.add_argument("--out", help="write torch timings and ratios here (JSON)")
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--eft-json", help="output of eft bench attention --json")
+    src.add_argument("--eft", help="the eft binary: run it per N, interleaved with torch")
+    ap.add_argument("--n", default="512,1024,2048,4096,8192", help="with --eft: sequence lengths")
+    ap.add_argument("--threads", type=int, default=0, help="with --eft: eft --threads (torch uses the same)")
+    ap.add_argument("--out", help="write eft and torch timings and ratios here (JSON)")
     ap.add_argument("--budget", type=float, default=3.0, help="seconds per N after which no more reps start")
-    args = ap.parse_args()
+    args, eft_args = ap.parse_known_args()
 
     import torch  # imported late so --help works without it
 
-    with open(args.eft_json) as f:
-        eft = json.load(f)
+    torch_t = {}  # N -> torch call times (s)
+
+    def shapes(cfg):
+        return int(cfg["heads"]), int(cfg["kv_heads"]), int(cfg["head_dim"]), cfg["mask"], int(cfg["reps"])
+
+    if args.eft_json:
+        with open(args.eft_json) as f:
+            eft = json.load(f)
+    else:
+        eft = None
+        for n in [int(x) for x in args.n.split(",")]:
+            part = run_eft(args.eft, args.threads, n, eft_args)
+            if eft is None:
+                eft = part
+            else:
+                eft["results"] += part["results"]
+            torch.set_num_threads(int(part["config"]["threads"]))
+            print(f"torch: N={n} ...", file=sys.stderr, flush=True)
+            h, kvh, dd, mk, rp = shapes(part["config"])
+            torch_t[n] = torch_times(torch, n, h, kvh, dd, mk, rp, args.budget)
     cfg = eft["config"]
     threads = int(cfg["threads"])
     torch.set_num_threads(threads)
-    heads, kv_heads, d = int(cfg["heads"]), int(cfg["kv_heads"]), int(cfg["head_dim"])
-    mask, reps = cfg["mask"], int(cfg["reps"])
+    heads, kv_heads, d, mask, reps = shapes(cfg)
 
     eft_ms = {}
     for r in eft["results"]:
@@ -81,8 +116,10 @@ def main():
 
     rows = []
     for n in ns:
-        print(f"torch: N={n} ...", file=sys.stderr, flush=True)
-        t = torch_times(torch, n, heads, kv_heads, d, mask, reps, args.budget)
+        if n not in torch_t:
+            print(f"torch: N={n} ...", file=sys.stderr, flush=True)
+            torch_t[n] = torch_times(torch, n, heads, kv_heads, d, mask, reps, args.budget)
+        t = torch_t[n]
         tm = statistics.median(t) * 1e3
         row = {"n": n, "torch_median_ms": tm, "torch_times_ms": [x * 1e3 for x in t]}
         for method in ("flash", "sparse", "standard"):
@@ -113,8 +150,8 @@ def main():
         print(line)
     if args.out:
         with open(args.out, "w") as f:
-            json.dump({"torch_version": torch.__version__, "threads": threads, "config": cfg, "rows": rows}, f,
-                      indent=2)
+            json.dump({"torch_version": torch.__version__, "threads": threads, "config": cfg, "rows": rows,
+                       "eft": eft}, f, indent=2)
 
 
 if __name__ == "__main__":
