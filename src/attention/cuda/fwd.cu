@@ -102,13 +102,28 @@ __device__ __forceinline__ void store2(void* base, DType t, int64_t idx, float a
 }
 
 // Row of K/V for key `key` of sequence `s` (int32 index math: keys < 2^31).
-// Power-of-two block sizes (the usual 16..256) use shifts instead of integer division.
-__device__ __forceinline__ int64_t kv_row(const KvView& kv, int shift, int s, int key) {
-  if (kv.layout == KvLayout::contiguous) return int64_t(kv.kv_start[s]) + key;
-  const int32_t* table = kv.block_table + int64_t(s) * kv.max_blocks;
-  if (shift >= 0) return (int64_t(table[key >> shift]) << shift) + (key & ((1 << shift) - 1));
-  return int64_t(table[key / kv.block_size]) * kv.block_size + key % kv.block_size;
-}
+// Row of K/V for key `key` of one sequence (int32 index math: keys < 2^31). Built once per CTA so
+// the tile loads do no per-chunk lookups of kv_start; power-of-two block sizes (the usual
+// 16..256) use shifts instead of integer division.
+struct KvRows {
+  int64_t base = 0;               // contiguous: kv_start[s]
+  const int32_t* table = nullptr; // paged: block_table row of the sequence
+  int block_size = 0, shift = -1;
+  __device__ __forceinline__ KvRows(const KvView& kv, int shift_, int s) {
+    if (kv.layout == KvLayout::contiguous) {
+      base = kv.kv_start[s];
+    } else {
+      table = kv.block_table + int64_t(s) * kv.max_blocks;
+      block_size = kv.block_size;
+      shift = shift_;
+    }
+  }
+  __device__ __forceinline__ int64_t operator()(int key) const {
+    if (!table) return base + key;
+    if (shift >= 0) return (int64_t(table[key >> shift]) << shift) + (key & ((1 << shift) - 1));
+    return int64_t(table[key / block_size]) * block_size + key % block_size;
+  }
+};
 
 // Conservative key interval [lo, hi] any query in positions [q_lo, q_hi] may see (before the
 // per-tile test): lets causal / window masks start and stop the tile loop without scanning.
@@ -208,6 +223,7 @@ __global__ void __launch_bounds__(WM * WN * 32) fwd_kernel(const __grid_constant
 
   const T* gk = static_cast<const T*>(p.k);
   const T* gv = static_cast<const T*>(p.v);
+  const KvRows kv_rows(p.kv, p.block_shift, seq);
   auto load_kv = [&](int j, int buf) {
     T* dk = sK + buf * BN * D;
     T* dv = sV + buf * BN * D;
@@ -215,7 +231,7 @@ __global__ void __launch_bounds__(WM * WN * 32) fwd_kernel(const __grid_constant
       const int r = c / C::kChunks, ch = c % C::kChunks;
       const int key = j * BN + r;
       const bool ok = key < kv_len;
-      const int64_t off = ok ? kv_row(p.kv, p.block_shift, seq, key) * p.kv_stride + int64_t(kvh) * D + ch * 8 : 0;
+      const int64_t off = ok ? kv_rows(key) * p.kv_stride + int64_t(kvh) * D + ch * 8 : 0;
       cp_async16(dk + C::swz(r, ch), gk + off, ok);
       cp_async16(dv + C::swz(r, ch), gv + off, ok);
     }
@@ -277,7 +293,7 @@ __global__ void __launch_bounds__(WM * WN * 32) fwd_kernel(const __grid_constant
       }
     }
 
-    // Scale (and soft-cap) into base-2 logits. Uniform branch: the common path stays a multiply.
+    // Soft-cap (rare) maps scores to base-2 logits here, behind a uniform branch.
     if (p.softcap_log2 > 0.f) {
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt)
@@ -285,14 +301,10 @@ __global__ void __launch_bounds__(WM * WN * 32) fwd_kernel(const __grid_constant
         for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
           for (int e = 0; e < 4; ++e) s[mt][nt][e] = p.softcap_log2 * tanhf(s[mt][nt][e] * p.scale_over_cap);
-    } else {
-#pragma unroll
-      for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-        for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) s[mt][nt][e] *= p.scale_log2;
     }
+    // Without softcap the scores stay raw and the scale folds into the exponent's FFMA below:
+    // p = exp2(s * scale_log2 - m), with m kept in base-2 units (scale > 0, so max commutes).
+    const float sc = p.softcap_log2 > 0.f ? 1.f : p.scale_log2;
     // Partial tiles only: evaluate the mask predicate once per element in a rolled loop (one copy of
     // mask_allows in the code, not MT*NT*4 inlined ones), collecting one bit per element, then
     // apply the bits with compile-time register indices.
@@ -350,7 +362,7 @@ __global__ void __launch_bounds__(WM * WN * 32) fwd_kernel(const __grid_constant
         for (int nt = 0; nt < NT; ++nt) mx = fmaxf(mx, fmaxf(s[mt][nt][2 * h], s[mt][nt][2 * h + 1]));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-        const float m_new = fmaxf(row_m[mt][h], mx);
+        const float m_new = fmaxf(row_m[mt][h], mx * sc);
         const float m_use = m_new == -INFINITY ? 0.f : m_new;  // all masked so far: avoid inf - inf
         const float alpha = fast_exp2(row_m[mt][h] - m_use);
         float sum = 0.f;
@@ -358,7 +370,7 @@ __global__ void __launch_bounds__(WM * WN * 32) fwd_kernel(const __grid_constant
         for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
-            const float pe = fast_exp2(s[mt][nt][2 * h + e] - m_use);
+            const float pe = fast_exp2(fmaf(s[mt][nt][2 * h + e], sc, -m_use));
             s[mt][nt][2 * h + e] = pe;
             sum += pe;
           }
