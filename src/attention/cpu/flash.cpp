@@ -59,12 +59,11 @@ struct Scratch {
   float* kt;       // [Dp, Bc]       K tile transposed (f32), zero-padded
   float* v;        // [Bc, Dp]       V tile (f32), zero-padded
   float* s;        // [M, Bc]        scores, then probabilities, of one query tile x one KV tile
-  uint8_t* allowed;  // [Bq, Bc]     mask of that tile, per query position
+  uint8_t* allowed;  // [Bc]         mask of one query position over the tile's keys
 
   static int64_t floats(const Plan& pl) {
     auto r = [](int64_t n) { return tile::round_up(n, 16); };
-    return r(kSub * pl.M * pl.Dp) * 2 + r(kSub * pl.M) * 2 + r(pl.Dp * kBc) * 2 + r(pl.M * kBc) +
-           r(pl.Bq * kBc / 4 + 1);
+    return r(kSub * pl.M * pl.Dp) * 2 + r(kSub * pl.M) * 2 + r(pl.Dp * kBc) * 2 + r(pl.M * kBc) + r(kBc / 4);
   }
   Scratch(const Plan& pl, float* base) {
     auto r = [](int64_t n) { return tile::round_up(n, 16); };
@@ -188,13 +187,14 @@ void tile_step(const Plan& pl, Scratch& sc, int64_t row0, int64_t nq, int64_t i_
   float* o = sc.o + row0 * Dp;
   float* m = sc.m + row0;
   float* l = sc.l + row0;
-  if (st == TileState::full || !tile::mask_is_interval(pl.p->mask)) {
+  // flash computes whole tiles, as FA2 does; only sparse cuts partial tiles further.
+  if (st == TileState::full || !pl.skip_empty || !tile::mask_is_interval(pl.p->mask)) {
     block_step(pl, sc, q, o, m, l, M, i_lo, 0, 0, nc, k0, st == TileState::partial);
     return;
   }
-  // Partial tile of an interval mask (the causal diagonal, the ends of a window): blocks of
-  // kRowBlock rows compute only the columns their rows can see, so a triangle costs about half a
-  // tile instead of a whole one.
+  // sparse, partial tile of an interval mask (the causal diagonal, the ends of a window): blocks
+  // of kRowBlock rows compute only the columns their rows can see, so a triangle costs about half
+  // a tile instead of a whole one and the cost keeps following the attended entries.
   constexpr int64_t kRowBlock = 8;
   for (int64_t r0 = 0; r0 < M; r0 += kRowBlock) {
     const int64_t Mb = std::min(kRowBlock, M - r0);
