@@ -37,7 +37,7 @@ one() {
   local model="$1"; shift
   "$EFT" --threads "$THREADS" run -m "$model" -p "$PROMPT" -n "$N" "$@" 2>&1 >/dev/null | awk '
     /^prompt:/     { pt=$2; ps=$(NF-1) }
-    /^generation:/ { gt=$2; gs=$(NF-6) }
+    /^generation:/ { gt=$2; gs=$8 }
     /^time to first token:/ { tt=$5 }
     END { print pt, ps, gt, gs, tt }'
 }
@@ -45,10 +45,13 @@ one() {
 # Median over REPEATS of each column.
 median_run() {
   local model="$1"; shift
-  for _ in $(seq "$REPEATS"); do one "$model" "$@"; done | awk '
-    { for (i = 1; i <= NF; i++) v[i, NR] = $i; n = NR; nf = NF }
-    END { for (i = 1; i <= nf; i++) { for (a = 1; a <= n; a++) s[a] = v[i, a];
-            asort(s); printf "%s%s", s[int((n + 1) / 2)], (i < nf ? " " : "\n") } }'
+  local runs
+  runs="$(for _ in $(seq "$REPEATS"); do one "$model" "$@"; done)"
+  local mid=$(( (REPEATS + 1) / 2 )) out=()
+  for col in 1 2 3 4 5; do
+    out+=("$(cut -d' ' -f"$col" <<<"$runs" | sort -g | sed -n "${mid}p")")
+  done
+  echo "${out[@]}"
 }
 
 printf "| model | attention | KV cache | prompt tok | prompt tok/s | gen tok | gen tok/s | TTFT s |\n"

@@ -6,6 +6,7 @@
 
 #include "eft/engine.h"
 #include "eft/error.h"
+#include "eft/tensor.h"
 
 namespace eft {
 
@@ -56,6 +57,10 @@ std::vector<int32_t> Generator::generate_tokens(const std::vector<int32_t>& prom
   check(opt.max_tokens >= 0, "generate: max_tokens = {} is negative", opt.max_tokens);
   check(opt.block_size > 0, "generate: block_size = {} must be positive", opt.block_size);
   const auto t0 = Clock::now();
+  // Scratch that attention methods allocate per call goes through Tensor: the peak above what
+  // existed before (minus the KV pool, counted on its own) is workspace too.
+  const int64_t mem_before = memory_stats(Device::cpu).current;
+  reset_peak_memory(Device::cpu);
 
   // The pool holds exactly one sequence of prompt + max_tokens (and a spare block for the
   // partially filled last one); a longer request fails up front instead of mid-way.
@@ -121,7 +126,8 @@ std::vector<int32_t> Generator::generate_tokens(const std::vector<int32_t>& prom
   if (!out.empty()) st.generate_seconds = seconds_since(t_first);
   const MemoryByKind m = model_.memory();
   st.weights_bytes = m.weights_mapped + m.weights_owned;
-  st.workspace_bytes = m.workspace;
+  const int64_t transient = memory_stats(Device::cpu).peak - mem_before - cache.pool_bytes();
+  st.workspace_bytes = m.workspace + std::max<int64_t>(0, transient);
   st.kv_cache_bytes = cache.pool_bytes();
   st.kv_bytes_per_token = cache.bytes_per_token();
   if (stats) *stats = st;

@@ -236,3 +236,55 @@ TEST(TinyConfig, HyperparametersFromConfigJson) {
 
 }  // namespace
 }  // namespace eft::test
+
+namespace eft::test {
+namespace {
+
+// A 16-bit KV cache stores K/V rounded to f16/bf16: logits stay close to the golden ones.
+TEST(TinyKvDtype, HalfPrecisionCacheStaysClose) {
+  for (const char* name : {"llama", "gemma3"}) {
+    auto m = Model::load(tiny_dir(name));
+    const Golden g = load_golden(name);
+    for (DType dt : {DType::f16, DType::bf16}) {
+      PagedKvCache cache(m->kv_cache_config(16, 4, dt));
+      const SeqId s = cache.create();
+      std::vector<float> l;
+      for (size_t t = 0; t < g.prompts[0].size(); ++t) {  // decode reads everything back from the cache
+        ForwardBatch b;
+        b.tokens = {g.prompts[0][t]};
+        b.seqs = {s};
+        b.n_new = {1};
+        m->forward(b, cache, ForwardOptions{}, l);
+        const double tol = dt == DType::f16 ? 5e-3 : 3e-2;
+        EXPECT_LT(rel_err(l.data(), g.logits[0].data() + t * g.vocab, g.vocab), tol)
+            << name << " " << dtype_name(dt) << " step " << t;
+      }
+    }
+  }
+}
+
+// Linear attention is an approximation the models were not trained for: it must run end to end
+// (finite logits, local layers fall back to its causal mask) but is not expected to match.
+TEST(TinyLinear, RunsEndToEndWithFiniteLogits) {
+  for (const char* name : {"llama", "gemma3"}) {
+    auto m = Model::load(tiny_dir(name));
+    const Golden g = load_golden(name);
+    PagedKvCache cache(m->kv_cache_config(16, 4));
+    ForwardBatch b;
+    b.tokens = g.prompts[0];
+    b.seqs = {cache.create()};
+    b.n_new = {int32_t(b.tokens.size())};
+    b.all_logits = true;
+    ForwardOptions o;
+    o.method = AttnMethod::linear;
+    std::vector<float> l;
+    m->forward(b, cache, o, l);
+    ASSERT_EQ(l.size(), g.logits[0].size());
+    for (float v : l) ASSERT_TRUE(std::isfinite(v)) << name;
+    // Position 0 sees only itself: every method gives exactly softmax attention there.
+    EXPECT_LT(rel_err(l.data(), g.logits[0].data(), g.vocab), 1e-4) << name;
+  }
+}
+
+}  // namespace
+}  // namespace eft::test
