@@ -7,7 +7,7 @@
 //  sgemm — prefill: with many activation rows the work per weight byte grows with n and the
 //          limit becomes arithmetic; OpenBLAS's sgemm on f32 tiles dequantized on the fly beats
 //          our int8 kernels once n is large enough to amortize the dequantization.
-// The crossover n per type comes from bench/bench_matmul.cpp (see kSgemmFrom below).
+// The crossover n per type comes from bench/bench_matmul.cpp (see matmul_sgemm_threshold).
 #include <algorithm>
 #include <cblas.h>
 #include <vector>
@@ -52,35 +52,64 @@ void matmul_dot(const QMatrix& w, const float* x, int64_t n, float* y) {
   });
 }
 
-void matmul_sgemm(const QMatrix& w, const float* x, int64_t n, float* y) {
-  if (w.type == QType::F32) {  // already f32: one call, no copy
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(w.rows), int(w.cols), 1.0f, x, int(w.cols),
-                static_cast<const float*>(w.data), int(w.cols), 0.0f, y, int(w.rows));
-    return;
+// Rows of W per sgemm work item: ~1 MiB of f32, so a tile stays in L2 between being written by
+// the dequantization and read by sgemm.
+int64_t sgemm_tile_rows(int64_t cols) {
+  return std::max<int64_t>((int64_t(1) << 18) / std::max<int64_t>(cols, 1), 16) / 16 * 16;
+}
+
+// OpenBLAS runs single-threaded inside this scope and is restored after. The sgemm path runs one
+// single-threaded sgemm per tile on each of our pool's threads: alternating our OpenMP pool (for
+// the dequantization) with OpenBLAS's own thread pool (for one big sgemm) made both pools' idle
+// threads spin against each other — measured 20-50x slower at 16 threads than either alone.
+class BlasSingleThreaded {
+ public:
+  BlasSingleThreaded() : prev_(openblas_get_num_threads()) {
+    if (prev_ != 1) openblas_set_num_threads(1);
   }
+  ~BlasSingleThreaded() {
+    if (prev_ != 1) openblas_set_num_threads(prev_);
+  }
+
+ private:
+  int prev_;
+};
+
+void matmul_sgemm(const QMatrix& w, const float* x, int64_t n, float* y) {
   const size_t rb = qtype_row_bytes(w.type, w.cols);
   const uint8_t* base = static_cast<const uint8_t*>(w.data);
-  // Tiles of ~1 MiB of f32 (L2-sized on current x86), a multiple of 16 rows.
-  int64_t tile = std::clamp<int64_t>((int64_t(1) << 18) / std::max<int64_t>(w.cols, 1), 16, 4096) / 16 * 16;
-  tile = std::min(tile, w.rows);
-  std::vector<float> buf(size_t(tile * w.cols));  // [tile rows][cols]
-  for (int64_t r0 = 0; r0 < w.rows; r0 += tile) {
-    const int64_t tr = std::min(tile, w.rows - r0);
-    parallel_for((tr + kRowChunk - 1) / kRowChunk, [&](int64_t c) {
-      const int64_t e = std::min(tr, (c + 1) * kRowChunk);
-      for (int64_t r = c * kRowChunk; r < e; ++r)
+  // At least one tile per thread, so small matrices still use the whole pool.
+  const int64_t per_thread = (w.rows + num_threads() - 1) / num_threads();
+  const int64_t tile = std::min({sgemm_tile_rows(w.cols), (per_thread + 15) / 16 * 16, w.rows});
+  const int64_t tiles = (w.rows + tile - 1) / tile;
+  BlasSingleThreaded single;
+  parallel_for(tiles, [&](int64_t t) {
+    const int64_t r0 = t * tile, tr = std::min(tile, w.rows - r0);
+    const float* wt;
+    thread_local std::vector<float> buf;  // [tile rows][cols], reused across calls
+    if (w.type == QType::F32) {
+      wt = reinterpret_cast<const float*>(base + size_t(r0) * rb);  // already f32: no copy
+    } else {
+      buf.resize(size_t(tr * w.cols));
+      for (int64_t r = 0; r < tr; ++r)
         dequantize_row(w.type, base + size_t(r0 + r) * rb, buf.data() + r * w.cols, w.cols);
-    });
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(tr), int(w.cols), 1.0f, x, int(w.cols),
-                buf.data(), int(w.cols), 0.0f, y + r0, int(w.rows));
-  }
+      wt = buf.data();
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(tr), int(w.cols), 1.0f, x, int(w.cols), wt,
+                int(w.cols), 0.0f, y + r0, int(w.rows));
+  });
 }
 
 }  // namespace
 
 int64_t matmul_sgemm_threshold(QType t) {
-  // Measured with bench_matmul (see the table in bench/RESULTS.md); placeholder until measured.
-  return is_float_type(t) ? 8 : 32;
+  // Crossover n from bench_matmul (W 2048 x 2048, one thread, AMD EPYC Zen 4 dev machine,
+  // 2026-11-28; table in bench/RESULTS.md): the dot path wins below, sgemm at and above.
+  //   f32/f16/bf16: 16 (no activation quantization to amortize; sgemm's blocking wins early)
+  //   q8_0: 64 (its int8 kernel is the cheapest to unpack); other quantized types: 32.
+  if (is_float_type(t)) return 16;
+  if (t == QType::Q8_0) return 64;
+  return 32;
 }
 
 void matmul(const QMatrix& w, const float* x, int64_t n, float* y, MatmulPath path) {
