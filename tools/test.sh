@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
+# Real-model tests need the pinned GGUFs; without network they say SKIPPED instead.
+tools/fetch_models.sh all || echo "eft: models could not be fetched; real-model tests will be skipped" >&2
 tools/build.sh release
 ctest --test-dir build --output-on-failure
 tools/build.sh asan
