@@ -103,10 +103,29 @@ void matmul_sgemm(const QMatrix& w, const float* x, int64_t n, float* y) {
 }  // namespace
 
 int64_t matmul_sgemm_threshold(QType t) {
-  // Crossover n from bench_matmul (W 2048 x 2048, one thread, AMD EPYC Zen 4 dev machine,
-  // 2026-11-28; table in bench/RESULTS.md): the dot path wins below, sgemm at and above.
+  // Crossover n measured with bench_matmul (W 2048 x 2048, weights streamed from DRAM), 2026-11-28.
+  // Time per call in ms, dot path / sgemm path:
+  //
+  //  1 thread, AMD EPYC (Zen 4) dev VM, CPU time (machine shared, real time unreliable):
+  //   type    n=8        n=16       n=32       n=64
+  //   f32     2.89/3.51  5.70/5.31  10.1/6.47  18.2/9.31
+  //   q8_0    1.62/5.14  3.01/5.77  5.62/7.29  10.9/9.99
+  //   q4_1    2.11/5.28  3.64/5.91  7.15/7.57  14.1/10.4
+  //   q5_0    2.16/6.38  4.23/7.34  8.98/9.27  16.2/11.3
+  //   q4_K    2.36/5.40  4.65/6.09  9.21/7.63  18.3/10.4
+  //   q6_K    2.43/8.03  5.47/8.58  9.53/10.1  18.2/12.6
+  //  16 threads, Intel Xeon VM of the GPU host (model not reported), real time:
+  //   f32     0.46/0.45  0.78/0.51  1.46/0.67  2.70/1.01
+  //   q8_0    0.27/0.85  0.49/0.90  0.89/1.07  1.82/1.37
+  //   q4_1    0.35/0.70  0.62/0.72  1.31/0.90  2.44/1.16
+  //   q5_0    0.35/0.82  0.67/0.89  1.38/1.16  2.77/1.96
+  //   q4_K    0.44/0.94  0.78/0.88  1.57/1.05  3.17/1.37
+  //   q6_K    0.45/1.13  0.85/1.11  1.59/1.35  2.89/1.49
+  //  Decode (n = 1), 16 threads: 30-48 GB/s of quantized weights (q4_K 30, q4_1 41, q8_0 48)
+  //  against a plain 256 MB read at 77 GB/s; at n = 1 sgemm is ~10x slower (1 thread, EPYC).
+  // Both machines agree: the dot path wins below, sgemm at and above —
   //   f32/f16/bf16: 16 (no activation quantization to amortize; sgemm's blocking wins early)
-  //   q8_0: 64 (its int8 kernel is the cheapest to unpack); other quantized types: 32.
+  //   q8_0: 64 (its int8 kernel has nothing to unpack); other quantized types: 32.
   if (is_float_type(t)) return 16;
   if (t == QType::Q8_0) return 64;
   return 32;
