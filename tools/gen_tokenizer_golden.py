@@ -481,6 +481,52 @@ def spm_llama_fixture(gemma_meta, out_dir):
                                           " leading", "  two", "\u2581literal mark"]
     write_json(os.path.join(out_dir, "spm_llama.json"),
                {"meta": meta, "cases": cases_for(tok, strings, make_invalid("spm"))})
+    spm_json_fixtures(meta, out_dir)
+
+
+def spm_json_fixtures(meta, out_dir):
+    """SentencePiece-style tokenizer.json files in four layouts, over a smaller cut of the vocabulary
+    above (ids below 1500 of it, plus "\u2581" and its one-character pieces below U+0250), merges derived as
+    transformers derives them: Llama (Metaspace prepend_scheme=first, decoder Strip), Llama legacy
+    (normalizer Prepend + Replace), Metaspace with split=true and prepend_scheme=always, and Gemma
+    (normalizer Replace, no prefix)."""
+    from transformers import LlamaTokenizer, GemmaTokenizer
+    from transformers.tokenization_utils_base import generate_merges
+    toks, types, scores = meta["tokenizer.ggml.tokens"], meta["tokenizer.ggml.token_type"], meta["tokenizer.ggml.scores"]
+    keep = [i for i, t in enumerate(toks) if i < 1500 or (len(t) == 1 and (ord(t) < 0x250 or t == "\u2581"))]
+    vocab = {toks[i]: n for n, i in enumerate(keep)}
+    kept_scores = {toks[i]: scores[i] for i in keep}
+    normal = {t: i for t, i in vocab.items() if types[keep[i]] in (1, 6)}
+    merges = generate_merges(normal, {t: kept_scores[t] for t in normal})
+    strings = make_strings("spm", 120) + ["<start_of_turn>user\nhi<end_of_turn>", "<b>bold</b> x", " leading",
+                                          "\u2581literal", "a<s>b"]
+    for layout in ("llama", "legacy", "split", "gemma"):
+        cls = GemmaTokenizer if layout == "gemma" else LlamaTokenizer
+        tk = cls(vocab=dict(vocab), merges=list(merges), unk_token="<unk>", bos_token="<s>", eos_token="</s>")
+        backend = tk.backend_tokenizer
+        backend.add_special_tokens([AddedToken(toks[keep[i]], normalized=False, special=True)
+                                    for i in range(len(keep)) if types[keep[i]] == 3])
+        backend.add_tokens([AddedToken(toks[keep[i]], normalized=False, special=False)
+                            for i in range(len(keep)) if types[keep[i]] == 4])
+        js = json.loads(backend.to_str())
+        if layout == "legacy":
+            js["normalizer"] = {"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": "\u2581"},
+                                                                    {"type": "Replace", "pattern": {"String": " "},
+                                                                     "content": "\u2581"}]}
+            js["pre_tokenizer"] = None
+        if layout == "split":
+            js["pre_tokenizer"] = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always",
+                                   "split": True}
+        bos = vocab["<s>"]
+        js["post_processor"] = {"type": "TemplateProcessing",
+                                "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+                                "pair": [{"Sequence": {"id": "A", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}}],
+                                "special_tokens": {"<s>": {"id": "<s>", "ids": [bos], "tokens": ["<s>"]}}}
+        tok = Tokenizer.from_str(json.dumps(js))
+        write_json(os.path.join(out_dir, f"hf_spm_{layout}.tokenizer.json"), js)
+        write_json(os.path.join(out_dir, f"hf_spm_{layout}.json"),
+                   {"tokenizer_json": f"hf_spm_{layout}.tokenizer.json",
+                    "cases": cases_for(tok, strings, make_invalid("spm")[:10])})
 
 
 def main():

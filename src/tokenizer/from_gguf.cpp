@@ -84,7 +84,9 @@ std::unique_ptr<Tokenizer> sentencepiece_from_gguf(const tok::Meta& m, const std
   tok::SpmParams p;
   // llama.cpp and the HF conversion both add BOS to a SentencePiece vocabulary that does not say.
   p.vocab = vocab_from_gguf(m, true);
-  p.add_space_prefix = m.boolean_or("tokenizer.ggml.add_space_prefix", true);
+  const bool add_space_prefix = m.boolean_or("tokenizer.ggml.add_space_prefix", true);
+  p.prefix = add_space_prefix ? tok::SpacePrefix::First : tok::SpacePrefix::None;
+  p.strip_leading_space = add_space_prefix;
   p.priority_by_id = arch.rfind("gemma", 0) == 0;
   p.respell_space_runs = p.priority_by_id;
   if (!p.priority_by_id) {

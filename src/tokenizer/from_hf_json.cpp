@@ -1,12 +1,15 @@
-// tokenizer_from_hf_json: byte-level BPE tokenizers written by HF tokenizers (Llama 3, Qwen2,
-// GPT-2 layouts). Every part of the file that would change the result and that eft does not
+// tokenizer_from_hf_json: BPE tokenizers written by HF tokenizers: byte-level (Llama 3, Qwen2,
+// GPT-2 layouts) and SentencePiece-style with byte fallback (Llama 2, Mistral, Gemma layouts). Every part of the file that would change the result and that eft does not
 // implement is refused with its JSON path, rather than silently ignored.
+#include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "eft/error.h"
 #include "tokenizer/bpe.h"
+#include "tokenizer/spm.h"
 
 namespace eft {
 namespace {
@@ -116,6 +119,137 @@ void read_post_processor(const Ctx& cx, const json& node, const std::string& pat
        path, type);
 }
 
+bool has_type(const json& node, const std::string& type) {
+  if (!node.is_object()) return false;
+  if (node.value("type", "") == type) return true;
+  for (const char* key : {"pretokenizers", "normalizers", "decoders", "processors"}) {
+    if (node.contains(key))
+      for (const auto& c : node[key])
+        if (has_type(c, type)) return true;
+  }
+  return false;
+}
+
+void read_normalizer(const Ctx& cx, const json& node, const std::string& path, bool& nfc, bool& replace_spaces,
+                     bool& prepend) {
+  if (node.is_null()) return;
+  const std::string type = node.value("type", "");
+  if (type == "Sequence") {
+    const auto& items = node.at("normalizers");
+    for (size_t i = 0; i < items.size(); ++i)
+      read_normalizer(cx, items[i], fmt::format("{}.normalizers[{}]", path, i), nfc, replace_spaces, prepend);
+    return;
+  }
+  if (type == "NFC") {
+    nfc = true;
+    return;
+  }
+  if (type == "Replace") {
+    const json& pat = node.at("pattern");
+    const bool space = pat.contains("String") && pat["String"] == " ";
+    check(space && node.value("content", "") == std::string(tok::kSpaceMark),
+          "{}: {} replaces {} with '{}'; eft supports only \" \" -> \"\u2581\"", cx.file, path, pat.dump(),
+          node.value("content", ""));
+    replace_spaces = true;
+    return;
+  }
+  if (type == "Prepend") {
+    check(node.value("prepend", "") == std::string(tok::kSpaceMark), "{}: {}.prepend = '{}'; eft supports only \"\u2581\"",
+          cx.file, path, node.value("prepend", ""));
+    prepend = true;
+    return;
+  }
+  fail("{}: {}.type = '{}' is not a normalizer eft supports (NFC, Replace \" \"->\"\u2581\", Prepend \"\u2581\", Sequence)",
+       cx.file, path, type);
+}
+
+// SentencePiece-style BPE (Llama 2, Mistral, Gemma tokenizer.json): spaces become "▁" through a
+// normalizer or a Metaspace pre-tokenizer; byte fallback; the decoder may strip the prefix space.
+std::unique_ptr<Tokenizer> sentencepiece_style(const Ctx& cx, const json& j, tok::VocabParams vocab,
+                                               std::vector<std::pair<std::string, std::string>> merges,
+                                               bool ignore_merges, bool nfc, bool replace_spaces, bool prepend,
+                                               const std::vector<std::pair<int32_t, bool>>& added_ids) {
+  tok::SpmParams p;
+  p.vocab = std::move(vocab);
+  p.merges = std::move(merges);
+  p.ignore_merges = ignore_merges;
+  p.nfc = nfc;
+  p.byte_fallback = j.at("model").value("byte_fallback", false);
+  const json& model = j.at("model");
+  if (model.contains("unk_token") && model["unk_token"].is_string()) {
+    const std::string unk = model["unk_token"];
+    for (size_t i = 0; i < p.vocab.pieces.size(); ++i)
+      if (p.vocab.pieces[i] == unk) p.vocab.unk = static_cast<int32_t>(i);
+  }
+  if (prepend) p.prefix = tok::SpacePrefix::Prepend;
+  // With byte fallback, HF looks byte tokens up by their spelling "<0xXX>".
+  if (p.byte_fallback) {
+    for (size_t i = 0; i < p.vocab.pieces.size(); ++i) {
+      const std::string& s = p.vocab.pieces[i];
+      if (p.vocab.types[i] == tok::TokenType::Normal && s.size() == 6 && s.compare(0, 3, "<0x") == 0 && s[5] == '>' &&
+          std::isxdigit(static_cast<unsigned char>(s[3])) && std::isxdigit(static_cast<unsigned char>(s[4])))
+        p.vocab.types[i] = tok::TokenType::Byte;
+    }
+  }
+  const json pre = j.value("pre_tokenizer", json());
+  const auto read_pre = [&](const json& node, const std::string& path) {
+    const std::string type = node.value("type", "");
+    if (type == "Metaspace") {
+      check(node.value("replacement", "") == std::string(tok::kSpaceMark), "{}: {}.replacement is not \"\u2581\"",
+            cx.file, path);
+      replace_spaces = true;
+      p.split_words = node.value("split", true);
+      std::string scheme = node.value("prepend_scheme", "");
+      if (scheme.empty()) scheme = node.value("add_prefix_space", true) ? "always" : "never";
+      check(scheme == "first" || scheme == "always" || scheme == "never", "{}: {}.prepend_scheme = '{}' is unknown",
+            cx.file, path, scheme);
+      if (scheme != "never") p.prefix = scheme == "first" ? tok::SpacePrefix::First : tok::SpacePrefix::Always;
+      return;
+    }
+    if (type == "Split") {
+      // Gemma's Split(" ", MergedWithPrevious) runs after its normalizer has turned every space into "▁",
+      // so it never finds one.
+      const json& pat = node.at("pattern");
+      check(replace_spaces && pat.contains("String") && pat["String"] == " ",
+            "{}: {} is not supported in a SentencePiece-style tokenizer (only a Split on \" \" after spaces became "
+            "\"\u2581\")",
+            cx.file, path);
+      return;
+    }
+    fail("{}: {}.type = '{}' is not supported in a SentencePiece-style tokenizer (Metaspace, Split)", cx.file, path,
+         type);
+  };
+  if (pre.is_object()) {
+    if (pre.value("type", "") == "Sequence") {
+      for (size_t i = 0; i < pre["pretokenizers"].size(); ++i)
+        read_pre(pre["pretokenizers"][i], fmt::format("pre_tokenizer.pretokenizers[{}]", i));
+    } else {
+      read_pre(pre, "pre_tokenizer");
+    }
+  }
+  check(replace_spaces, "{}: neither a ByteLevel pre-tokenizer nor \"\u2581\" spaces (Metaspace or a Replace "
+        "normalizer): not a tokenizer eft can read", cx.file);
+  // Decoder: a Strip of one leading space, or a Metaspace decoder that adds a prefix, removes it again.
+  const json dec = j.value("decoder", json());
+  const std::function<bool(const json&)> strips = [&](const json& d) {
+    if (!d.is_object()) return false;
+    const std::string type = d.value("type", "");
+    if (type == "Strip") return d.value("content", "") == " " && d.value("start", 0) > 0;
+    if (type == "Metaspace") {
+      const std::string scheme = d.value("prepend_scheme", d.value("add_prefix_space", true) ? "always" : "never");
+      return scheme != "never";
+    }
+    if (type == "Sequence")
+      for (const auto& c : d.at("decoders"))
+        if (strips(c)) return true;
+    return false;
+  };
+  p.strip_leading_space = strips(dec);
+  auto tk = std::make_unique<tok::SentencePieceBpe>(std::move(p));
+  for (auto [id, special] : added_ids) tk->mark_added_token(id, special);
+  return tk;
+}
+
 }  // namespace
 
 std::unique_ptr<Tokenizer> tokenizer_from_hf_json(const std::string& path) {
@@ -131,23 +265,16 @@ std::unique_ptr<Tokenizer> tokenizer_from_hf_json(const std::string& path) {
   try {
     const json& model = j.at("model");
     const std::string mtype = model.value("type", "BPE");
-    check(mtype == "BPE", "{}: model.type = '{}' is not supported (only byte-level BPE)", path, mtype);
+    check(mtype == "BPE", "{}: model.type = '{}' is not supported (only BPE)", path, mtype);
     for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"}) {
       check(!model.contains(key) || model[key].is_null() || model[key].get<std::string>().empty(),
             "{}: model.{} is set; byte-level BPE does not use one", path, key);
     }
     check(!model.contains("dropout") || model["dropout"].is_null(), "{}: model.dropout is set; eft encodes deterministically",
           path);
-    bool nfc = false;
-    if (j.contains("normalizer") && !j["normalizer"].is_null()) {
-      const json& nz = j["normalizer"];
-      const std::string type = nz.value("type", "");
-      const bool single_nfc = nz.is_object() && type == "Sequence" && nz.contains("normalizers") &&
-                              nz["normalizers"].size() == 1 && nz["normalizers"][0].value("type", "") == "NFC";
-      check(type == "NFC" || single_nfc, "{}: normalizer.type = '{}' is not supported (eft reads NFC or none)", path,
-            type);
-      nfc = true;
-    }
+    // Normalizers: NFC (Qwen2), and SentencePiece's space handling (Replace " " -> "▁", Prepend "▁").
+    bool nfc = false, replace_spaces = false, prepend = false;
+    read_normalizer(cx, j.value("normalizer", json()), "normalizer", nfc, replace_spaces, prepend);
 
     // Vocabulary: model.vocab plus added_tokens (which may extend it).
     std::unordered_map<std::string, int32_t> ids;
@@ -227,10 +354,14 @@ std::unique_ptr<Tokenizer> tokenizer_from_hf_json(const std::string& path) {
     }
     p.ignore_merges = model.value("ignore_merges", false);
     p.nfc = nfc;
-    const bool byte_level = read_pre_tokenizer(cx, j.value("pre_tokenizer", json()), "pre_tokenizer", p.pre,
-                                               p.add_prefix_space);
-    check(byte_level, "{}: pre_tokenizer has no ByteLevel step; eft reads byte-level BPE tokenizer.json files only",
+    const json pre_node = j.value("pre_tokenizer", json());
+    if (!has_type(pre_node, "ByteLevel")) {
+      return sentencepiece_style(cx, j, std::move(p.vocab), std::move(p.merges), p.ignore_merges, nfc, replace_spaces,
+                                 prepend, added_ids);
+    }
+    check(!replace_spaces && !prepend, "{}: normalizer rewrites spaces, which a ByteLevel tokenizer does not expect",
           path);
+    read_pre_tokenizer(cx, pre_node, "pre_tokenizer", p.pre, p.add_prefix_space);
     auto tk = std::make_unique<tok::ByteLevelBpe>(std::move(p));
     for (auto [id, special] : added_ids) tk->mark_added_token(id, special);
     return tk;

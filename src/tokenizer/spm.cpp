@@ -3,6 +3,7 @@
 #include <queue>
 
 #include "eft/error.h"
+#include "tokenizer/nfc.h"
 #include "tokenizer/utf8.h"
 
 namespace eft::tok {
@@ -49,11 +50,16 @@ int byte_token_value(const std::string& piece) {
 SentencePieceBpe::SentencePieceBpe(SpmParams p)
     : VocabTokenizer(std::move(p.vocab)),
       scores_(std::move(p.scores)),
-      add_space_prefix_(p.add_space_prefix),
-      priority_by_id_(p.priority_by_id) {
+      priority_by_id_(p.priority_by_id),
+      ignore_merges_(p.ignore_merges),
+      split_words_(p.split_words),
+      strip_leading_space_(p.strip_leading_space),
+      byte_fallback_(p.byte_fallback),
+      nfc_(p.nfc),
+      prefix_(p.prefix) {
   const auto n = vocab_size();
-  check(priority_by_id_ || scores_.size() == pieces_.size(), "{}: {} token scores for {} tokens", source_,
-        scores_.size(), pieces_.size());
+  check(priority_by_id_ || !p.merges.empty() || scores_.size() == pieces_.size(), "{}: {} token scores for {} tokens",
+        source_, scores_.size(), pieces_.size());
   byte_id_.fill(-1);
   piece_to_id_.reserve(static_cast<size_t>(n) * 2);
   for (int32_t id = 0; id < n; ++id) {
@@ -71,6 +77,15 @@ SentencePieceBpe::SentencePieceBpe(SpmParams p)
       continue;
     }
     piece_to_id_.emplace(piece, id);  // first id wins for duplicate pieces
+  }
+  merges_.reserve(p.merges.size() * 2);
+  for (size_t r = 0; r < p.merges.size(); ++r) {
+    const auto& [a, b] = p.merges[r];
+    auto ia = piece_to_id_.find(a), ib = piece_to_id_.find(b), im = piece_to_id_.find(std::string_view(a + b));
+    check(ia != piece_to_id_.end() && ib != piece_to_id_.end() && im != piece_to_id_.end(),
+          "{}: merge {} ('{}' '{}') uses a token that is not in the vocabulary", source_, r, a, b);
+    // A pair listed twice keeps its later rank, as HF's merge map does.
+    merges_[pair_key(ia->second, ib->second)] = Merge{static_cast<int32_t>(r), im->second};
   }
 }
 
@@ -101,18 +116,40 @@ std::string SentencePieceBpe::piece_bytes(int32_t id, bool first) const {
   }
   // The space the encoder put in front of the text is not part of it (HF strips one leading space
   // of the decoded text, whichever token it came from).
-  if (first && add_space_prefix_ && !out.empty() && out[0] == ' ') out.erase(0, 1);
+  if (first && strip_leading_space_ && !out.empty() && out[0] == ' ') out.erase(0, 1);
   return out;
 }
 
 void SentencePieceBpe::encode_text(std::string_view text, bool at_start, std::vector<int32_t>& out) const {
-  std::string norm;
-  // As HF's Metaspace(prepend_scheme="first"): only at the start of the input, and not when the
-  // text already starts with "▁" (a space, or the mark itself written in the text).
-  norm += spaces_to_marks(text);
-  if (add_space_prefix_ && at_start && !norm.empty() && norm.compare(0, kSpaceMark.size(), kSpaceMark) != 0)
-    norm.insert(0, kSpaceMark);
+  std::string norm = spaces_to_marks(nfc_ ? std::string_view(nfc(text)) : text);
+  const bool has_mark = norm.compare(0, kSpaceMark.size(), kSpaceMark) == 0;
+  const bool prefix = !norm.empty() && (prefix_ == SpacePrefix::Prepend ||
+                                        (prefix_ == SpacePrefix::Always && !has_mark) ||
+                                        (prefix_ == SpacePrefix::First && at_start && !has_mark));
+  if (prefix) norm.insert(0, kSpaceMark);
+  if (!split_words_) {
+    encode_word(norm, out);
+    return;
+  }
+  // Metaspace(split=true): each "▁" starts a new word.
+  size_t start = 0;
+  for (size_t i = kSpaceMark.size(); i <= norm.size(); ++i) {
+    if (i == norm.size() || norm.compare(i, kSpaceMark.size(), kSpaceMark) == 0) {
+      if (i > start) encode_word(std::string_view(norm).substr(start, i - start), out);
+      start = i;
+    }
+  }
+}
 
+void SentencePieceBpe::encode_word(std::string_view norm, std::vector<int32_t>& out) const {
+  if (norm.empty()) return;
+  if (ignore_merges_) {
+    auto it = piece_to_id_.find(norm);
+    if (it != piece_to_id_.end()) {
+      out.push_back(it->second);
+      return;
+    }
+  }
   // Symbols: spans of `norm`, linked; a byte-fallback symbol is a single token that never merges.
   struct Sym {
     uint32_t start, len, nchars;
@@ -129,7 +166,7 @@ void SentencePieceBpe::encode_text(std::string_view text, bool at_start, std::ve
     if (it != piece_to_id_.end()) {
       sym.push_back({static_cast<uint32_t>(i), static_cast<uint32_t>(st.len), 1, it->second, idx - 1, idx + 1, false});
     } else {
-      bool all_bytes = true;
+      bool all_bytes = byte_fallback_;
       for (size_t k = 0; k < st.len; ++k) all_bytes = all_bytes && byte_id_[static_cast<uint8_t>(norm[i + k])] >= 0;
       if (all_bytes) {
         for (size_t k = 0; k < st.len; ++k) {
@@ -137,9 +174,7 @@ void SentencePieceBpe::encode_text(std::string_view text, bool at_start, std::ve
           sym.push_back({static_cast<uint32_t>(i + k), 1, 1, byte_id_[static_cast<uint8_t>(norm[i + k])], j - 1, j + 1,
                          true});
         }
-      } else {
-        check(unk_ >= 0, "{}: character U+{:04X} has no piece, no byte tokens and there is no unknown token",
-              source_, static_cast<uint32_t>(st.cp));
+      } else if (unk_ >= 0) {
         // Consecutive unknown characters become one unknown token (HF fuse_unk).
         if (!sym.empty() && sym.back().fallback && sym.back().id == unk_) {
           sym.back().len += static_cast<uint32_t>(st.len);
@@ -148,6 +183,7 @@ void SentencePieceBpe::encode_text(std::string_view text, bool at_start, std::ve
           sym.push_back({static_cast<uint32_t>(i), static_cast<uint32_t>(st.len), 1, unk_, j - 1, j + 1, true});
         }
       }
+      // else: no piece, no byte tokens, no unknown token: the character is dropped, as HF's BPE does.
     }
     i += st.len;
   }
@@ -175,8 +211,14 @@ void SentencePieceBpe::encode_text(std::string_view text, bool at_start, std::ve
     if (l.next < 0 || l.fallback) return;
     const Sym& r = sym[l.next];
     if (r.fallback) return;
+    if (!merges_.empty()) {
+      // Explicit ranks: lowest first; the other keys tie, so position decides among equals.
+      auto m = merges_.find(pair_key(l.id, r.id));
+      if (m != merges_.end()) heap.push({-static_cast<float>(m->second.rank), 0, 0, m->second.merged, left, l.len, r.len});
+      return;
+    }
     std::string_view joined = nv.substr(l.start, l.len + r.len);
-    auto it = piece_to_id_.find(std::string(joined));
+    auto it = piece_to_id_.find(joined);
     if (it == piece_to_id_.end() || !mergeable_target(it->second)) return;
     heap.push({priority(it->second), l.nchars, r.nchars, it->second, left, l.len, r.len});
   };

@@ -186,6 +186,11 @@ void hf_golden(const std::string& fixture) {
 TEST(Golden, HfJsonLlama3) { hf_golden("hf_llama3.json"); }
 TEST(Golden, HfJsonQwen2) { hf_golden("hf_qwen2.json"); }
 TEST(Golden, HfJsonGpt2) { hf_golden("hf_gpt2.json"); }
+// SentencePiece-style tokenizer.json layouts (byte fallback, "▁" spaces).
+TEST(Golden, HfJsonSpmLlamaMetaspace) { hf_golden("hf_spm_llama.json"); }
+TEST(Golden, HfJsonSpmLlamaLegacyNormalizer) { hf_golden("hf_spm_legacy.json"); }
+TEST(Golden, HfJsonSpmMetaspaceSplitAlways) { hf_golden("hf_spm_split.json"); }
+TEST(Golden, HfJsonSpmGemma) { hf_golden("hf_spm_gemma.json"); }
 
 // The same trained vocabularies read as GGUF metadata with the matching tokenizer.ggml.pre name.
 void gguf_pre_golden(const std::string& fixture, const std::string& pre) {

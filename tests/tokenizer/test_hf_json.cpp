@@ -78,10 +78,12 @@ TEST(HfJson, RefusesWhatItDoesNotImplement) {
   j["pre_tokenizer"] = {{"type", "Whitespace"}};
   expect_error(j, "pre.json", "Whitespace");
   j = tiny();
-  j["pre_tokenizer"] = {{"type", "Split"}, {"pattern", {{"Regex", "("}}}, {"behavior", "Isolated"}};
+  j["pre_tokenizer"] = json::parse(R"({"type": "Sequence", "pretokenizers": [
+      {"type": "Split", "pattern": {"Regex": "("}, "behavior": "Isolated"}, {"type": "ByteLevel", "use_regex": false}]})");
   expect_error(j, "regex.json", "regex");
   j = tiny();
-  j["pre_tokenizer"] = {{"type", "Split"}, {"pattern", {{"Regex", "a"}}}, {"behavior", "Removed"}};
+  j["pre_tokenizer"] = json::parse(R"({"type": "Sequence", "pretokenizers": [
+      {"type": "Split", "pattern": {"Regex": "a"}, "behavior": "Removed"}, {"type": "ByteLevel", "use_regex": false}]})");
   expect_error(j, "behavior.json", "Removed");
   j = tiny();
   j["model"]["vocab"].erase("Ġab");
