@@ -310,7 +310,9 @@ __global__ void __launch_bounds__(WM * WN * 32) fwd_kernel(const __grid_constant
     // apply the bits with compile-time register indices.
     if (partial && (p.mask.type == MaskType::none || p.mask.type == MaskType::causal ||
                     p.mask.type == MaskType::window)) {
-      // Cheap predicates (ragged end, causal, window): evaluated inline, unrolled.
+      // Cheap predicates (ragged end, causal, window): each row allows one contiguous key interval,
+      // so compute it once per row relative to this thread's first key and test each element with
+      // two int32 compares against compile-time offsets nt * 8 + e.
       const int key_base = j * BN + warp_n * KPW + (lane & 3) * 2;
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt)
@@ -318,15 +320,21 @@ __global__ void __launch_bounds__(WM * WN * 32) fwd_kernel(const __grid_constant
         for (int h = 0; h < 2; ++h) {
           const int r = (warp_m * MT + mt) * 16 + (lane >> 2) + 8 * h;
           const int64_t pos = min(pos0 + tok0 + r / p.heads_per_cta, q_hi);
+          int64_t lo = 0, hi = int64_t(kv_len) - 1;
+          if (p.mask.type == MaskType::causal) hi = min(hi, pos);
+          if (p.mask.type == MaskType::window) {
+            if (p.mask.left >= 0) lo = max(lo, pos - p.mask.left);
+            if (p.mask.right >= 0) hi = min(hi, pos + p.mask.right);
+          }
+          // Relative bounds, clamped into [-1, KPW] so they fit int32 whatever the positions.
+          const int lo_rel = int(max(int64_t(-1), min(int64_t(KPW), lo - key_base)));
+          const int hi_rel = int(max(int64_t(-1), min(int64_t(KPW), hi - key_base)));
 #pragma unroll
           for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
             for (int e = 0; e < 2; ++e) {
-              const int key = key_base + nt * 8 + e;
-              bool ok = key < kv_len;
-              if (p.mask.type == MaskType::causal) ok = ok && key <= pos;
-              if (p.mask.type == MaskType::window) ok = ok && mask_detail::in_window(p.mask, pos, key);
-              if (!ok) s[mt][nt][2 * h + e] = -INFINITY;
+              const int k = nt * 8 + e;
+              if (k < lo_rel || k > hi_rel) s[mt][nt][2 * h + e] = -INFINITY;
             }
         }
     } else if (partial) {
