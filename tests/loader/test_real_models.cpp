@@ -3,9 +3,13 @@
 // dequantizes to finite values. Skipped, with a message, where the files are absent.
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "eft/error.h"
@@ -99,4 +103,49 @@ TEST(RealModels, MissingTensorNamesFileAndTensor) {
     EXPECT_NE(m.find(p), std::string::npos) << m;
     EXPECT_NE(m.find("blk.999.attn_q.weight"), std::string::npos) << m;
   }
+}
+
+// Rows of both real models decoded by an independent implementation (the gguf package's numpy
+// dequantizer; tools/gen_real_dequant_refs.py): our dequantize_row must give the same values.
+// The decoders use the same f32 operation order, so sampled values must match exactly; row sums
+// (float64 over the f32 values) may differ only by summation order.
+TEST(RealModels, DequantizeMatchesIndependentDecoder) {
+  std::ifstream in(std::string(EFT_FIXTURES_DIR) + "/loader/real_dequant_refs.json");
+  ASSERT_TRUE(in.good());
+  const nlohmann::json refs = nlohmann::json::parse(in);
+  std::map<std::string, std::unique_ptr<ModelFile>> files;
+  int checked = 0, skipped = 0;
+  std::vector<float> row;
+  for (const auto& r : refs["rows"]) {
+    const std::string file = r["file"];
+    if (!files.count(file)) {
+      std::string p = cached(file.c_str());
+      files[file] = std::filesystem::exists(p) ? open_model_file(p) : nullptr;
+    }
+    if (!files[file]) {
+      ++skipped;
+      continue;
+    }
+    const TensorInfo& t = files[file]->get(r["tensor"]);
+    SCOPED_TRACE(file + " " + t.name + " row " + std::to_string(int64_t(r["row"])));
+    std::string tn(qtype_name(t.type));
+    for (char& c : tn) c = char(std::tolower(c));  // the generator writes "q4_k" for ggml's "q4_K"
+    EXPECT_EQ(tn, std::string(r["type"]));
+    const int64_t cols = r["cols"];
+    ASSERT_EQ(t.cols(), cols);
+    row.assign(size_t(cols), NAN);
+    dequantize_row(t.type, t.data + qtype_row_bytes(t.type, cols) * size_t(int64_t(r["row"])), row.data(), cols);
+    double sum = 0, sumsq = 0, sumabs = 0;
+    for (float v : row) {
+      sum += v;
+      sumsq += double(v) * v;
+      sumabs += std::fabs(v);
+    }
+    EXPECT_NEAR(sum, double(r["sum"]), 1e-9 * sumabs + 1e-12);
+    EXPECT_NEAR(sumsq, double(r["sumsq"]), 1e-9 * sumsq + 1e-12);
+    for (const auto& at : r["at"]) EXPECT_EQ(double(row[size_t(int64_t(at[0]))]), double(at[1])) << "column " << at[0];
+    ++checked;
+  }
+  if (checked == 0) GTEST_SKIP() << "no real model in the cache (" << skipped << " rows skipped): run tools/fetch_models.sh all";
+  std::cout << "checked " << checked << " rows against the independent decoder (" << skipped << " skipped)\n";
 }
