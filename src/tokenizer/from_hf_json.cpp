@@ -287,6 +287,10 @@ std::unique_ptr<Tokenizer> tokenizer_from_hf_json(const std::string& path) {
     }
     const json added = j.value("added_tokens", json::array());
     for (const auto& a : added) n = std::max(n, a.at("id").get<int32_t>() + 1);
+    // Ids must be dense, so there cannot be more of them than entries (checked before allocating).
+    check(static_cast<size_t>(n) <= ids.size() + added.size(),
+          "{}: token ids go up to {} but there are only {} vocabulary entries and {} added tokens", path, n - 1,
+          ids.size(), added.size());
     tok::VocabParams v;
     v.source = path;
     v.pieces.assign(n, std::string());
@@ -327,7 +331,7 @@ std::unique_ptr<Tokenizer> tokenizer_from_hf_json(const std::string& path) {
         v.add_bos = cfg["add_bos_token"].get<bool>() && v.bos >= 0;
     }
     if (v.eos < 0) {
-      for (const char* name : {"<|end_of_text|>", "<|endoftext|>", "</s>", "<|im_end|>"}) {
+      for (const char* name : {"<|end_of_text|>", "<|endoftext|>", "</s>", "<eos>", "<|im_end|>"}) {
         auto it = ids.find(name);
         if (it != ids.end()) {
           v.eos = it->second;

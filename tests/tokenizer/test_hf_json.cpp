@@ -88,7 +88,10 @@ TEST(HfJson, RefusesWhatItDoesNotImplement) {
   j = tiny();
   j["model"]["vocab"].erase("Ġab");
   j["model"]["merges"] = json::array({"a b"});
-  expect_error(j, "gap.json", "id 4");
+  expect_error(j, "gap.json", "up to 5");
+  j = tiny();
+  j["added_tokens"][0]["id"] = 2000000000;  // absurd: must be refused, not allocated
+  expect_error(j, "huge.json", "2000000000");
   j = tiny();
   j["added_tokens"][0]["lstrip"] = true;
   expect_error(j, "lstrip.json", "lstrip");
