@@ -131,6 +131,19 @@ TEST(ByteLevelBpe, AnyBytesRoundTripAndInvalidUtf8IsRepaired) {
   EXPECT_THROW(t->decode({t->vocab_size()}), Error);
 }
 
+TEST(ByteLevelBpe, RandomBytesNeverFailAndRoundTripRepaired) {
+  ByteVocab v({"ab", "Ġa"});
+  auto t = byte_level(v, {"a b", "Ġ a"}, "llama-bpe");
+  const uint64_t seed = 777;
+  std::mt19937_64 rng(seed);
+  for (int trial = 0; trial < 300; ++trial) {
+    std::string s(rng() % 40, '\0');
+    for (auto& c : s) c = static_cast<char>(rng() % 4 == 0 ? 'a' + rng() % 3 : rng() % 256);
+    const auto ids = t->encode(s, false, true);
+    ASSERT_EQ(t->decode(ids), tok::sanitize_utf8(s)) << "seed " << seed << " trial " << trial;
+  }
+}
+
 TEST(ByteLevelBpe, BadMetadataNamesTheKey) {
   ByteVocab v({});
   MemModelFile f;
@@ -284,6 +297,20 @@ TEST(SentencePiece, LongInputs) {
   const auto ids = t->encode(s, false, false);
   EXPECT_EQ(t->decode(ids), s);
   EXPECT_LE(ids.size(), s.size() / 4 + 1000);  // the a's merge into aaaa
+}
+
+TEST(SentencePiece, RandomBytesRoundTripRepaired) {
+  const std::string sp = "\xE2\x96\x81";
+  SpmVocab v({{sp, -1}, {"a", -2}, {"b", -3}, {"ab", -4}, {sp + "a", -5}});
+  auto t = v.make(false);
+  const uint64_t seed = 4242;
+  std::mt19937_64 rng(seed);
+  for (int trial = 0; trial < 300; ++trial) {
+    std::string s(rng() % 40, '\0');
+    for (auto& c : s) c = static_cast<char>(rng() % 3 == 0 ? "ab "[rng() % 3] : rng() % 256);
+    const auto ids = t->encode(s, false, true);
+    ASSERT_EQ(t->decode(ids), tok::sanitize_utf8(s)) << "seed " << seed << " trial " << trial;
+  }
 }
 
 TEST(SentencePiece, ByteFallbackAndSpacePrefix) {
