@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <vector>
 
@@ -115,7 +116,16 @@ struct Result {
   int64_t peak_extra_bytes = 0;
   double speedup = 0;      // standard / this (0: standard not run)
   double err_vs_flash = -1;  // relative L2 against flash's output (-1: not compared)
+  double busy = 0;           // CPU time / (wall time * threads) over the timed calls
 };
+
+// CPU seconds used by this process so far (all threads): with the wall time it shows how much of
+// the machine a call really got (a shared machine's other work steals cores).
+double process_cpu_s() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * double(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -241,15 +251,17 @@ void run_bench(const BenchOptions& o) {
       a.kv.kv_start = kv_start;
       a.o = out.data();
       a.batch = {1, q_start, kv_len, nullptr};
-      double spent = 0;
+      double spent = 0, cpu_timed = 0;
       int calls = 0;
       while (int(r.times_s.size()) < o.reps) {
         progress.show(fmt::format("[{}/{}] N={} {} call {} ...", step, total, n, r.method, calls + 1));
         reset_peak_memory(Device::cpu);
         const int64_t before = memory_stats(Device::cpu).current;
+        const double c0 = process_cpu_s();
         const auto t0 = std::chrono::steady_clock::now();
         attention_cpu(p, a);
         const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        const double dc = process_cpu_s() - c0;
         r.peak_extra_bytes = std::max(r.peak_extra_bytes, memory_stats(Device::cpu).peak - before);
         ++calls;
         spent += dt;
@@ -257,9 +269,13 @@ void run_bench(const BenchOptions& o) {
         // already amortizes that and counts.
         if (calls == 1 && dt < 0.2 && o.reps > 1) continue;
         r.times_s.push_back(dt);
+        cpu_timed += dc;
         if (spent > o.budget_s) break;
       }
       r.median_s = median(r.times_s);
+      double wall_timed = 0;
+      for (double t : r.times_s) wall_timed += t;
+      r.busy = cpu_timed / (wall_timed * num_threads());
       if (method == AttnMethod::standard) {
         std_ref_n = n;
         std_ref_bytes = std::max<int64_t>(r.peak_extra_bytes, 1);
@@ -305,6 +321,7 @@ void run_bench(const BenchOptions& o) {
         e["peak_extra_bytes"] = r.peak_extra_bytes;
         e["speedup_vs_standard"] = r.speedup > 0 ? nlohmann::json(r.speedup) : nlohmann::json(nullptr);
         e["rel_l2_vs_flash"] = r.err_vs_flash >= 0 ? nlohmann::json(r.err_vs_flash) : nlohmann::json(nullptr);
+        e["cpu_busy"] = r.busy;
       }
       j["results"].push_back(e);
     }
@@ -312,16 +329,17 @@ void run_bench(const BenchOptions& o) {
     return;
   }
   if (o.csv) {
-    std::printf("n,method,skipped,median_ms,gflops_per_s,flops,peak_extra_bytes,speedup_vs_standard,rel_l2_vs_flash,note\n");
+    std::printf("n,method,skipped,median_ms,gflops_per_s,flops,peak_extra_bytes,speedup_vs_standard,rel_l2_vs_flash,"
+                "cpu_busy,note\n");
     for (const auto& r : results) {
       if (r.skipped) {
-        std::printf("%lld,%s,1,,,,,,,\"%s\"\n", (long long)r.n, r.method.c_str(), r.note.c_str());
+        std::printf("%lld,%s,1,,,,,,,,\"%s\"\n", (long long)r.n, r.method.c_str(), r.note.c_str());
         continue;
       }
-      std::printf("%lld,%s,0,%.4f,%.3f,%lld,%lld,%s,%s,\"%s\"\n", (long long)r.n, r.method.c_str(), r.median_s * 1e3,
+      std::printf("%lld,%s,0,%.4f,%.3f,%lld,%lld,%s,%s,%.3f,\"%s\"\n", (long long)r.n, r.method.c_str(), r.median_s * 1e3,
                   double(r.flops) / r.median_s * 1e-9, (long long)r.flops, (long long)r.peak_extra_bytes,
                   r.speedup > 0 ? fmt::format("{:.4f}", r.speedup).c_str() : "",
-                  r.err_vs_flash >= 0 ? fmt::format("{:.3g}", r.err_vs_flash).c_str() : "", r.note.c_str());
+                  r.err_vs_flash >= 0 ? fmt::format("{:.3g}", r.err_vs_flash).c_str() : "", r.busy, r.note.c_str());
     }
     return;
   }
@@ -330,21 +348,23 @@ void run_bench(const BenchOptions& o) {
               cpu_model().c_str(), threads, o.heads, kvh, (long long)D, ms.name.c_str(), o.features, o.reps);
   std::printf("FLOPs counted: standard 4dN^2 per head (it computes every score); flash 4d x (causal triangle or "
               "N^2); sparse 4d x attended entries; linear its FAVOR+ count\n");
-  std::printf("compute ceiling: %.1f GFLOP/s (in-cache 64x256x64 GEMM on %d threads, measured now; %%ceil below)\n\n",
+  std::printf("compute ceiling: %.1f GFLOP/s (in-cache 64x256x64 GEMM on %d threads, measured now; %%ceil below)\n",
               ceiling, threads);
-  std::printf("%7s  %-8s %11s %9s %6s %11s %9s %11s  %s\n", "N", "method", "median ms", "GFLOP/s", "%ceil",
-              "extra mem", "vs std", "err/flash", "note");
+  std::printf("busy = CPU time / (wall time x threads) of the timed calls: below ~90%% the machine was shared\n\n");
+  std::printf("%7s  %-8s %11s %9s %6s %11s %9s %11s %5s  %s\n", "N", "method", "median ms", "GFLOP/s", "%ceil",
+              "extra mem", "vs std", "err/flash", "busy", "note");
   for (const auto& r : results) {
     if (r.skipped) {
-      std::printf("%7lld  %-8s %11s %9s %6s %11s %9s %11s  %s\n", (long long)r.n, r.method.c_str(), "-", "-", "-",
-                  "-", "-", "-", r.note.c_str());
+      std::printf("%7lld  %-8s %11s %9s %6s %11s %9s %11s %5s  %s\n", (long long)r.n, r.method.c_str(), "-", "-",
+                  "-", "-", "-", "-", "-", r.note.c_str());
       continue;
     }
     const double gf = double(r.flops) / r.median_s * 1e-9;
-    std::printf("%7lld  %-8s %11.2f %9.2f %5.0f%% %11s %9s %11s  %s\n", (long long)r.n, r.method.c_str(),
+    std::printf("%7lld  %-8s %11.2f %9.2f %5.0f%% %11s %9s %11s %4.0f%%  %s\n", (long long)r.n, r.method.c_str(),
                 r.median_s * 1e3, gf, 100.0 * gf / ceiling, format_bytes(r.peak_extra_bytes).c_str(),
                 r.speedup > 0 ? fmt::format("{:.2f}x", r.speedup).c_str() : "-",
-                r.err_vs_flash >= 0 ? fmt::format("{:.2g}", r.err_vs_flash).c_str() : "-", r.note.c_str());
+                r.err_vs_flash >= 0 ? fmt::format("{:.2g}", r.err_vs_flash).c_str() : "-", 100.0 * r.busy,
+                r.note.c_str());
   }
 }
 
