@@ -1,6 +1,7 @@
 // tokenizer.json reading: accepted layouts and the errors for what eft does not implement.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -56,6 +57,23 @@ TEST(HfJson, TinyTokenizer) {
   EXPECT_EQ(t->bos(), 5);
   EXPECT_EQ(t->decode({5, 2, 4}), "<s>ab ab");
   EXPECT_EQ(t->decode({5, 2, 4}, true), "ab ab");
+}
+
+TEST(HfJson, TokenizerConfigBesideTheFileNamesEosAndBos) {
+  json j = tiny();
+  j["post_processor"] = nullptr;  // no BOS template: tokenizer_config.json decides
+  j["added_tokens"].push_back(json::parse(R"({"id": 6, "content": "</s>", "special": true})"));
+  const auto dir = std::filesystem::path(EFT_BINARY_DIR) / "tokenizer_test_files" / "with_config";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "tokenizer.json") << j.dump();
+  std::ofstream(dir / "tokenizer_config.json")
+      << R"({"bos_token": "<s>", "eos_token": {"content": "</s>"}, "add_bos_token": true})";
+  auto t = tokenizer_from_hf_json((dir / "tokenizer.json").string());
+  EXPECT_EQ(t->bos(), 5);
+  EXPECT_EQ(t->eos(), 6);
+  EXPECT_EQ(t->encode("ab", true, true), (std::vector<int32_t>{5, 2}));
+  const auto stops = t->stop_tokens();
+  EXPECT_NE(std::find(stops.begin(), stops.end(), 6), stops.end());
 }
 
 TEST(HfJson, RefusesWhatItDoesNotImplement) {
