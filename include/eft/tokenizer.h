@@ -80,6 +80,7 @@ struct ChatTemplateParams {
   ChatFamily family = ChatFamily::ChatML;
   std::string bos_text;               // Gemma / Llama 3: the BOS token's text
   std::string default_system;         // ChatML: system prompt used when the conversation has none ("" = none)
+  std::string system_separator = "\n\n";  // Gemma: between the system text and the first user message
 };
 std::string apply_chat_template(const ChatTemplateParams& p, const std::vector<ChatMessage>& msgs,
                                 bool add_generation_prompt);

@@ -21,6 +21,8 @@ std::string trim(const std::string& s) {
   return s.substr(b, e - b + 1);
 }
 
+std::string unescape(const std::string& body);
+
 // The system prompt a ChatML template writes when the conversation has none, e.g. SmolLM2's
 // "{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM...<|im_end|>\n' }}" and
 // Qwen2.5's "You are Qwen, created by Alibaba Cloud...". Found as a literal between
@@ -34,23 +36,38 @@ std::string chatml_default_system(const std::string& tmpl) {
       if (end == std::string::npos) break;
       std::string body = tmpl.substr(start, end - start);
       const bool literal = body.find_first_of("'\"{}+") == std::string::npos && !body.empty();
-      if (literal) {
-        // Undo the Jinja string-literal escapes a template might use.
-        std::string out;
-        for (size_t i = 0; i < body.size(); ++i) {
-          if (body[i] == '\\' && i + 1 < body.size()) {
-            const char c = body[++i];
-            out.push_back(c == 'n' ? '\n' : c == 't' ? '\t' : c);
-          } else {
-            out.push_back(body[i]);
-          }
-        }
-        return out;
-      }
+      if (literal) return unescape(body);
       pos = start;
     }
   }
   return {};
+}
+
+// Undo the escapes of a Jinja string literal ("\\n" -> newline).
+std::string unescape(const std::string& body) {
+  std::string out;
+  for (size_t i = 0; i < body.size(); ++i) {
+    if (body[i] == '\\' && i + 1 < body.size()) {
+      const char c = body[++i];
+      out.push_back(c == 'n' ? '\n' : c == 't' ? '\t' : c);
+    } else {
+      out.push_back(body[i]);
+    }
+  }
+  return out;
+}
+
+// Gemma 3's template joins the system text to the first user message with '\n\n'; some converted
+// files write '\n'. Read the literal after "first_user_prefix = messages[0]['content'] + ".
+std::string gemma_system_separator(const std::string& tmpl) {
+  const std::string key = "first_user_prefix = messages[0]['content'] + ";
+  const size_t at = tmpl.find(key);
+  if (at == std::string::npos || at + key.size() >= tmpl.size()) return "\n\n";
+  const char quote = tmpl[at + key.size()];
+  if (quote != '\'' && quote != '"') return "\n\n";
+  const size_t start = at + key.size() + 1, end = tmpl.find(quote, start);
+  if (end == std::string::npos) return "\n\n";
+  return unescape(tmpl.substr(start, end - start));
 }
 
 std::string piece_or(const tok::Meta& m, const char* id_key, const std::string& fallback) {
@@ -95,6 +112,7 @@ std::string apply_chat_template(const ModelFile& f, const std::vector<ChatMessag
       break;
     case ChatFamily::Gemma:
       p.bos_text = piece_or(m, "tokenizer.ggml.bos_token_id", "<bos>");
+      p.system_separator = gemma_system_separator(m.string_or("tokenizer.chat_template", ""));
       break;
     case ChatFamily::Llama3:
       p.bos_text = piece_or(m, "tokenizer.ggml.bos_token_id", "<|begin_of_text|>");
@@ -128,7 +146,7 @@ std::string apply_chat_template(const ChatTemplateParams& p, const std::vector<C
       size_t first = 0;
       std::string prefix;
       if (!msgs.empty() && msgs[0].role == "system") {
-        prefix = msgs[0].content + "\n\n";
+        prefix = msgs[0].content + p.system_separator;
         first = 1;
       }
       for (size_t i = first; i < msgs.size(); ++i) {

@@ -356,6 +356,18 @@ TEST(ChatTemplate, FamiliesFromMetadata) {
   EXPECT_THROW(apply_chat_template(f, {{"tool", "x"}}, false), Error);
 }
 
+TEST(ChatTemplate, GemmaSystemSeparatorFromTheTemplate) {
+  MemModelFile f;
+  f.set_string("general.architecture", "gemma3");
+  const std::vector<ChatMessage> msgs{{"system", "S"}, {"user", "U"}};
+  EXPECT_EQ(apply_chat_template(f, msgs, false), "<bos><start_of_turn>user\nS\n\nU<end_of_turn>\n");
+  // A converted file whose template joins with a single newline (written as \n inside the literal).
+  f.set_string("tokenizer.chat_template",
+               "{%- set first_user_prefix = messages[0]['content'] + '\\n' -%}{{ '<start_of_turn>' + role }}");
+  EXPECT_EQ(apply_chat_template(f, msgs, true),
+            "<bos><start_of_turn>user\nS\nU<end_of_turn>\n<start_of_turn>model\n");
+}
+
 }  // namespace
 }  // namespace eft
 
