@@ -285,7 +285,7 @@ TEST(AttnInvariants, RowsWithNoAllowedKey) {
 }
 
 // standard holds the [G * q_len, kv_len] score matrix (tracked through Tensor); flash and sparse
-// hold a per-worker scratch that does not grow with N.
+// hold a per-worker scratch bounded by the work-item size, whatever N.
 TEST(AttnMemory, StandardHoldsScoresFlashDoesNot) {
   auto peak_extra = [](AttnMethod m, int N) {
     AttnCaseSpec spec;
@@ -302,13 +302,17 @@ TEST(AttnMemory, StandardHoldsScoresFlashDoesNot) {
     attention_cpu(c.params, c.args());
     return memory_stats(Device::cpu).peak - before;
   };
-  const int n1 = 256, n2 = under_sanitizer() ? 512 : 1024;
+  const int n1 = 256, n2 = under_sanitizer() ? 1024 : 2048;
   EXPECT_GE(peak_extra(AttnMethod::standard, n2), int64_t(n2) * n2 * 4);
+  // Per worker at most 8 query tiles of 64 rows: Q and O accumulators [512, 64] f32, plus a few
+  // [64, 64] tiles, i.e. well under 1 MiB per worker however long the sequence.
+  const int64_t bound = int64_t(num_threads()) * (1 << 20);
   for (AttnMethod m : {AttnMethod::flash, AttnMethod::sparse}) {
     const int64_t a = peak_extra(m, n1), b = peak_extra(m, n2);
     EXPECT_GT(a, 0) << "scratch must be allocated through Tensor";
-    EXPECT_EQ(a, b) << method_name(m) << ": scratch grew with N";
-    EXPECT_LT(b, int64_t(n2) * n2) << method_name(m);
+    EXPECT_LE(b, bound) << method_name(m);
+    // An eighth of standard's [2 heads, n2, n2] f32 scores, at most.
+    EXPECT_LT(b, 2 * int64_t(n2) * n2 * 4 / 8) << method_name(m) << ": scratch grows like the score matrix";
   }
 }
 

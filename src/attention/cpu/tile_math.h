@@ -140,13 +140,9 @@ inline float exp_shift_sum(float* x, int64_t n, float m) {
 // Written with gcc's generic vector type (not intrinsics: it lowers to whatever the target has)
 // because plain loops left gcc free to spill the accumulators to the stack, which it did in
 // context and ran 5x slower than the same loops in isolation.
+// Vectors never cross a function boundary (loads and stores are memcpy in place): passing them by
+// value would tie the code to an ABI that differs with and without AVX-512.
 using vf = float __attribute__((vector_size(kLanes * sizeof(float))));
-inline vf load_vf(const float* p) {
-  vf v;
-  std::memcpy(&v, p, sizeof(vf));
-  return v;
-}
-inline void store_vf(float* p, vf v) { std::memcpy(p, &v, sizeof(vf)); }
 
 template <int R, int W>
 inline void gemm_block(const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc,
@@ -156,7 +152,10 @@ inline void gemm_block(const float* a, int64_t lda, const float* b, int64_t ldb,
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 16
-    for (int v = 0; v < V; ++v) acc[r][v] = accumulate ? load_vf(c + r * ldc + v * kLanes) : vf{};
+    for (int v = 0; v < V; ++v) {
+      acc[r][v] = vf{};
+      if (accumulate) std::memcpy(&acc[r][v], c + r * ldc + v * kLanes, sizeof(vf));
+    }
   for (int64_t k = 0; k < K; ++k) {
     const float* bk = b + k * ldb;
     vf av[R];
@@ -164,7 +163,8 @@ inline void gemm_block(const float* a, int64_t lda, const float* b, int64_t ldb,
     for (int r = 0; r < R; ++r) av[r] = vf{} + a[r * lda + k];  // broadcast
 #pragma GCC unroll 16
     for (int v = 0; v < V; ++v) {
-      const vf bv = load_vf(bk + v * kLanes);
+      vf bv;
+      std::memcpy(&bv, bk + v * kLanes, sizeof(vf));
 #pragma GCC unroll 16
       for (int r = 0; r < R; ++r) acc[r][v] += av[r] * bv;
     }
@@ -172,7 +172,7 @@ inline void gemm_block(const float* a, int64_t lda, const float* b, int64_t ldb,
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 16
-    for (int v = 0; v < V; ++v) store_vf(c + r * ldc + v * kLanes, acc[r][v]);
+    for (int v = 0; v < V; ++v) std::memcpy(c + r * ldc + v * kLanes, &acc[r][v], sizeof(vf));
 }
 
 template <int R>
