@@ -57,10 +57,11 @@ TEST(BenchCli, JsonReportsEveryMethodWithMeasuredMemory) {
   const int64_t s128 = at(128, "standard")["peak_extra_bytes"].get<int64_t>();
   const int64_t s512 = at(512, "standard")["peak_extra_bytes"].get<int64_t>();
   EXPECT_GT(s512, 8 * s128);
-  // Linear's state and flash's tiles do not depend on N.
+  // Linear's state and flash's tiles do not depend on N (flash may size its scratch by the number
+  // of workers that have work, so allow a small factor; N^2 growth would be 16x).
   EXPECT_EQ(at(128, "linear")["peak_extra_bytes"], at(512, "linear")["peak_extra_bytes"]);
   EXPECT_LE(at(512, "flash")["peak_extra_bytes"].get<int64_t>(),
-            2 * at(128, "flash")["peak_extra_bytes"].get<int64_t>());
+            4 * at(128, "flash")["peak_extra_bytes"].get<int64_t>());
   // FLOPs as documented: standard counts N^2, sparse the causal triangle, flash at least that.
   EXPECT_EQ(at(512, "standard")["flops"].get<int64_t>(), 4LL * 32 * 512 * 512 * 2);
   EXPECT_EQ(at(512, "sparse")["flops"].get<int64_t>(), 4LL * 32 * (512LL * 513 / 2) * 2);
