@@ -300,6 +300,29 @@ LLAMA3_TEMPLATE = ("{% set loop_messages = messages %}{% for message in loop_mes
                    "'<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}"
                    "{{ content }}{% endfor %}{% if add_generation_prompt %}"
                    "{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}")
+# Llama 3.1's template without its tool-calling branches (eft formats no tools).
+LLAMA31_TEMPLATE = """{{- bos_token }}
+{%- if not date_string is defined %}
+    {%- set date_string = "26 Jul 2024" %}
+{%- endif %}
+{%- if messages[0]['role'] == 'system' %}
+    {%- set system_message = messages[0]['content']|trim %}
+    {%- set messages = messages[1:] %}
+{%- else %}
+    {%- set system_message = "" %}
+{%- endif %}
+{{- "<|start_header_id|>system<|end_header_id|>\\n\\n" }}
+{{- "Cutting Knowledge Date: December 2023\\n" }}
+{{- "Today Date: " + date_string + "\\n\\n" }}
+{{- system_message }}
+{{- "<|eot_id|>" }}
+{%- for message in messages %}
+    {{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n'+ message['content'] | trim + '<|eot_id|>' }}
+{%- endfor %}
+{%- if add_generation_prompt %}
+    {{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}
+{%- endif %}
+"""
 QWEN2_TEMPLATE = ("{%- if messages[0]['role'] == 'system' %}{{- '<|im_start|>system\n' + messages[0]['content'] + "
                   "'<|im_end|>\n' }}{%- else %}{{- '<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. "
                   "You are a helpful assistant.<|im_end|>\n' }}{%- endif %}{%- for message in messages %}"
@@ -564,6 +587,8 @@ def main():
 
     write_json(os.path.join(args.out, "llama3_chat.json"), chat_cases("llama3", LLAMA3_TEMPLATE, "<|begin_of_text|>"))
     write_json(os.path.join(args.out, "qwen2_chat.json"), chat_cases("chatml", QWEN2_TEMPLATE, ""))
+    write_json(os.path.join(args.out, "llama31_chat.json"),
+               chat_cases("llama3", LLAMA31_TEMPLATE, "<|begin_of_text|>"))
 
     write_json(os.path.join(args.out, "nfc.json"), {"unicode": __import__("unicodedata").unidata_version,
                                                      "cases": nfc_cases()})

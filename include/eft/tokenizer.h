@@ -81,6 +81,10 @@ struct ChatTemplateParams {
   std::string bos_text;               // Gemma / Llama 3: the BOS token's text
   std::string default_system;         // ChatML: system prompt used when the conversation has none ("" = none)
   std::string system_separator = "\n\n";  // Gemma: between the system text and the first user message
+  // Llama 3.1 / 3.2 templates always open with a system turn stating the knowledge cutoff and a
+  // date ("Cutting Knowledge Date: December 2023\nToday Date: <date_string>\n\n" + system text).
+  bool llama_dated_system = false;
+  std::string date_string = "26 Jul 2024";  // the templates' own default
 };
 std::string apply_chat_template(const ChatTemplateParams& p, const std::vector<ChatMessage>& msgs,
                                 bool add_generation_prompt);

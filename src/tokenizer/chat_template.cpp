@@ -2,6 +2,7 @@
 // reproduces the text its HF template renders; tests/fixtures/tokenizer/*_chat.json hold those
 // renderings (tools/gen_tokenizer_golden.py).
 #include <algorithm>
+#include <ctime>
 
 #include "eft/error.h"
 #include "eft/model_file.h"
@@ -114,9 +115,21 @@ std::string apply_chat_template(const ModelFile& f, const std::vector<ChatMessag
       p.bos_text = piece_or(m, "tokenizer.ggml.bos_token_id", "<bos>");
       p.system_separator = gemma_system_separator(m.string_or("tokenizer.chat_template", ""));
       break;
-    case ChatFamily::Llama3:
+    case ChatFamily::Llama3: {
       p.bos_text = piece_or(m, "tokenizer.ggml.bos_token_id", "<|begin_of_text|>");
+      const std::string tmpl = m.string_or("tokenizer.chat_template", "");
+      p.llama_dated_system = tmpl.find("Cutting Knowledge Date") != std::string::npos;
+      // Llama 3.2's template asks for today's date (strftime_now "%d %b %Y") where the caller gives none;
+      // Llama 3.1's falls back to a fixed date.
+      if (tmpl.find("strftime_now") != std::string::npos) {
+        const std::time_t now = std::time(nullptr);
+        std::tm tm{};
+        localtime_r(&now, &tm);
+        char buf[32];
+        if (std::strftime(buf, sizeof buf, "%d %b %Y", &tm) > 0) p.date_string = buf;
+      }
       break;
+    }
   }
   return apply_chat_template(p, msgs, add_generation_prompt);
 }
@@ -160,8 +173,16 @@ std::string apply_chat_template(const ChatTemplateParams& p, const std::vector<C
     }
     case ChatFamily::Llama3: {
       // BOS, then <|start_header_id|>role<|end_header_id|>\n\n + trimmed content + <|eot_id|>.
-      for (size_t i = 0; i < msgs.size(); ++i) {
-        if (i == 0) out += p.bos_text;
+      size_t first = 0;
+      if (p.llama_dated_system) {
+        // 3.1 / 3.2: the system turn always comes, dated; a leading system message is its text.
+        std::string system;
+        if (!msgs.empty() && msgs[0].role == "system") system = trim(msgs[0].content), first = 1;
+        out += p.bos_text + "<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\n" +
+               "Today Date: " + p.date_string + "\n\n" + system + "<|eot_id|>";
+      }
+      for (size_t i = first; i < msgs.size(); ++i) {
+        if (i == 0 && !p.llama_dated_system) out += p.bos_text;
         out += "<|start_header_id|>" + msgs[i].role + "<|end_header_id|>\n\n" + trim(msgs[i].content) + "<|eot_id|>";
       }
       if (add_generation_prompt) out += "<|start_header_id|>assistant<|end_header_id|>\n\n";

@@ -279,5 +279,14 @@ TEST(ChatGolden, Llama3) {
   });
 }
 
+TEST(ChatGolden, Llama31DatedSystemTurn) {
+  chat_golden("llama31_chat.json", [](test::MemModelFile& f, const json& fx) {
+    f.set_string("general.architecture", "llama");
+    f.set_string("tokenizer.chat_template", fx.at("template"));
+    f.set_strings("tokenizer.ggml.tokens", {"<|begin_of_text|>"});
+    f.set_int("tokenizer.ggml.bos_token_id", 0);
+  });
+}
+
 }  // namespace
 }  // namespace eft
