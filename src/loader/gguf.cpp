@@ -275,6 +275,8 @@ std::unique_ptr<LoadedModelFile> parse_gguf(const std::string& file, std::shared
       fail("{}: tensors '{}' [offset {}, +{}) and '{}' [offset {}, +{}) overlap", file, a.info.name, a.offset,
            a.info.nbytes, b.info.name, b.offset, b.info.nbytes);
   }
+  // general.alignment may be 1: data at odd addresses is read from an aligned copy.
+  if (auto c = realign_if_needed(raw, [](RawTensor& t) -> TensorInfo& { return t.info; })) out->keep(std::move(c));
   for (RawTensor& t : raw) out->add_tensor(file, std::move(t.info));
   out->keep(std::move(m));
   return out;

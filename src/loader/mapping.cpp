@@ -46,6 +46,14 @@ std::shared_ptr<Mapping> Mapping::borrow(const void* data, size_t size) {
   return m;
 }
 
+std::shared_ptr<Mapping> Mapping::heap(size_t size) {
+  std::shared_ptr<Mapping> m(new Mapping());
+  m->heap_.assign(size, 0);
+  m->data_ = m->heap_.data();
+  m->size_ = size;
+  return m;
+}
+
 Mapping::~Mapping() {
   if (owned_ && data_) ::munmap(const_cast<uint8_t*>(data_), size_);
 }

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace eft::loader {
 
@@ -14,6 +15,10 @@ class Mapping {
  public:
   static std::shared_ptr<Mapping> map_file(const std::string& path);  // throws naming the path
   static std::shared_ptr<Mapping> borrow(const void* data, size_t size);
+  // Zeroed heap bytes (16-byte aligned) the caller fills through heap_data(): used for aligned
+  // copies of tensors whose data sits at addresses the kernels cannot read in place.
+  static std::shared_ptr<Mapping> heap(size_t size);
+  uint8_t* heap_data() { return heap_.data(); }
   ~Mapping();
   Mapping(const Mapping&) = delete;
   Mapping& operator=(const Mapping&) = delete;
@@ -25,6 +30,7 @@ class Mapping {
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
   bool owned_ = false;  // munmap on destruction
+  std::vector<uint8_t> heap_;  // the bytes, for heap()
 };
 
 }  // namespace eft::loader

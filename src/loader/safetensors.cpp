@@ -170,6 +170,9 @@ std::unique_ptr<LoadedModelFile> parse_safetensors(const std::string& file, std:
       fail("{}: tensors '{}' [{}, {}) and '{}' [{}, {}) overlap", file, a.info.name, a.begin, a.begin + a.info.nbytes,
            b.info.name, b.begin, b.begin + b.info.nbytes);
   }
+  // Writers pad the header to 8 bytes, but the format does not require it: data the kernels
+  // cannot read in place is read from an aligned copy.
+  if (auto c = realign_if_needed(raw, [](RawTensor& t) -> TensorInfo& { return t.info; })) out->keep(std::move(c));
   for (RawTensor& t : raw) out->add_tensor(file, std::move(t.info));
   out->keep(std::move(m));
   return out;

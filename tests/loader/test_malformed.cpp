@@ -192,6 +192,24 @@ TEST(MalformedGguf, TensorFields) {
   g = valid();
   g.data_bytes = 0;
   expect_error(g.build(), {"'a'", "past the end"}, "no data section");
+
+}
+
+TEST(MalformedGguf, OddAlignmentIsReadFromAnAlignedCopy) {
+  Gguf g = valid();
+  g.kv("general.alignment", 4, raw<uint32_t>(1));
+  g.alignment = 1;
+  g.tensors[1].offset = 65;  // q8_0 blocks hold 16-bit scales: odd addresses are not read in place
+  std::string b = g.build();
+  b[b.size() - 128 + 65] = 0x00;  // d = 1.0 (f16 0x3c00), q[0] = 3
+  b[b.size() - 128 + 66] = 0x3c;
+  b[b.size() - 128 + 67] = 3;
+  auto f = open_model_file_from_memory(b.data(), b.size(), "odd.gguf");
+  const TensorInfo& t = f->get("b");
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(t.data) % 2, 0u);
+  float y[32];
+  dequantize_row(t.type, t.data, y, 32);
+  EXPECT_EQ(y[0], 3.0f);
 }
 
 TEST(MalformedGguf, EveryTruncationOfAValidFileFailsCleanly) {
@@ -251,6 +269,19 @@ TEST(MalformedSafetensors, HeaderAndEntries) {
   expect_error(st("[1]", 0), {"not a JSON object"}, "header an array");
   expect_error(st("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8),
                {"'a'"}, "duplicate names in JSON");
+}
+
+TEST(MalformedSafetensors, UnpaddedHeaderIsReadFromAnAlignedCopy) {
+  std::string h = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
+  if ((8 + h.size()) % 4 == 0) h += " ";  // make the data start misaligned for f32
+  std::string b = st(h, 0);
+  const float v[2] = {1.5f, -2.0f};
+  b.append(reinterpret_cast<const char*>(v), 8);
+  auto f = open_model_file_from_memory(b.data(), b.size(), "odd.safetensors");
+  const TensorInfo& t = f->get("a");
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(t.data) % 4, 0u);
+  EXPECT_EQ(reinterpret_cast<const float*>(t.data)[0], 1.5f);
+  EXPECT_EQ(reinterpret_cast<const float*>(t.data)[1], -2.0f);
 }
 
 TEST(MalformedSafetensors, EveryTruncationFailsCleanly) {
