@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "eft/error.h"
+#include "eft/parallel.h"
 #include "linear/linear_testing.h"
 
 namespace eft::test {
@@ -59,6 +60,59 @@ TEST(LinearInvariants, GqaEqualsMhaWithDuplicatedKvHeads) {
     attention_cpu(mha.params, mha.args());
     EXPECT_LE(rel_l2(gqa.out_f64(), mha.out_f64()), 1e-6) << "kv_heads=" << kvh;
   }
+}
+
+// Row strides on Q, K/V and O (e.g. Q/K/V as slices of one fused QKV buffer) read the same values.
+TEST(LinearInvariants, RowStridesReadTheSameRows) {
+  const uint64_t seed = fresh_seed();
+  SCOPED_TRACE(fmt::format("seed={}", seed));
+  const int qh = 4, kvh = 2, d = 32;
+  AttnCase c = make_case(linear_spec(qh, kvh, d, {20, 3}, {20, 70}, true), seed);
+  attention_cpu(c.params, c.args());
+  const auto plain = c.out_f64();
+  const int64_t qs = qh * d + 16, ks = kvh * d + 8, os = qh * d + 4;  // padded row strides
+  const auto* q = reinterpret_cast<const float*>(c.q.data());
+  const auto* k = reinterpret_cast<const float*>(c.k.data());
+  const auto* v = reinterpret_cast<const float*>(c.v.data());
+  std::vector<float> qp(size_t(c.q_tokens * qs), std::nanf("")), kp(size_t(c.kv_rows * ks), std::nanf(""));
+  std::vector<float> vp(kp.size(), std::nanf("")), op(size_t(c.q_tokens * os), -7.f);
+  for (int64_t t = 0; t < c.q_tokens; ++t) std::copy_n(q + t * qh * d, qh * d, qp.begin() + t * qs);
+  for (int64_t t = 0; t < c.kv_rows; ++t) {
+    std::copy_n(k + t * kvh * d, kvh * d, kp.begin() + t * ks);
+    std::copy_n(v + t * kvh * d, kvh * d, vp.begin() + t * ks);
+  }
+  AttentionArgs a = c.args();
+  a.q = qp.data();
+  a.q_row_stride = qs;
+  a.kv.k = kp.data();
+  a.kv.v = vp.data();
+  a.kv.row_stride = ks;
+  a.o = op.data();
+  a.o_row_stride = os;
+  attention_cpu(c.params, a);
+  std::vector<double> got;
+  for (int64_t t = 0; t < c.q_tokens; ++t) {
+    for (int64_t i = 0; i < qh * d; ++i) got.push_back(op[size_t(t * os + i)]);
+    for (int64_t i = qh * d; i < os; ++i) ASSERT_EQ(op[size_t(t * os + i)], -7.f) << "wrote into the row padding";
+  }
+  EXPECT_LE(rel_l2(got, plain), 1e-7);
+}
+
+// The work split changes with the thread count (a GQA group is sliced across threads when there
+// are fewer (sequence, KV head) pairs than threads); the result must not.
+TEST(LinearInvariants, ThreadCountDoesNotChangeTheResult) {
+  const uint64_t seed = fresh_seed();
+  SCOPED_TRACE(fmt::format("seed={}", seed));
+  AttnCase c = make_case(linear_spec(8, 1, 64, {100}, {100}, true), seed);
+  const int before = num_threads();
+  set_num_threads(1);
+  attention_cpu(c.params, c.args());
+  const auto one = c.out_f64();
+  set_num_threads(5);
+  c.poison();
+  attention_cpu(c.params, c.args());
+  set_num_threads(before);
+  EXPECT_LE(rel_l2(c.out_f64(), one), 1e-7);
 }
 
 TEST(LinearInvariants, DecodeStepsEqualCausalPrefill) {
