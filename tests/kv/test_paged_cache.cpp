@@ -19,6 +19,9 @@ using namespace eft;
 namespace {
 
 // Fresh per run (printed on failure); EFT_TEST_SEED=n replays a failing run.
+bool under_sanitizer() { return std::getenv("EFT_TEST_SANITIZER") != nullptr; }
+int random_reps() { return under_sanitizer() ? 2 : 4; }
+
 uint64_t fresh_seed() {
   if (const char* e = std::getenv("EFT_TEST_SEED")) return std::strtoull(e, nullptr, 10);
   return std::random_device{}() ^ (uint64_t(std::random_device{}()) << 32);
@@ -240,17 +243,17 @@ void run_random_ops(const RandomOpsCase& rc, uint64_t seed, int steps) {
 }  // namespace
 
 TEST(PagedKvCache, RandomOpsNoWindows) {
-  for (int rep = 0; rep < 4; ++rep) run_random_ops({{}, 3, 4, 24}, fresh_seed(), 600);
+  for (int rep = 0; rep < random_reps(); ++rep) run_random_ops({{}, 3, 4, 24}, fresh_seed(), 600);
 }
 
 TEST(PagedKvCache, RandomOpsInterleavedWindows) {
   // Classes: full {0, 3}, window 8 {1, 2, 4, 5} -> groups of 2 layers: one full, two local.
-  for (int rep = 0; rep < 4; ++rep) run_random_ops({{0, 8, 8, 0, 8, 8}, 6, 4, 20}, fresh_seed(), 600);
+  for (int rep = 0; rep < random_reps(); ++rep) run_random_ops({{0, 8, 8, 0, 8, 8}, 6, 4, 20}, fresh_seed(), 600);
 }
 
 TEST(PagedKvCache, RandomOpsMixedWindowsPerLayer) {
   // Three window classes of one layer each: G = 1, a table per layer.
-  for (int rep = 0; rep < 4; ++rep) run_random_ops({{5, 0, 12}, 3, 3, 24}, fresh_seed(), 600);
+  for (int rep = 0; rep < random_reps(); ++rep) run_random_ops({{5, 0, 12}, 3, 3, 24}, fresh_seed(), 600);
 }
 
 TEST(PagedKvCache, LayerGroups) {
