@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "eft/attention.h"
+#include "eft/tensor.h"
 
 namespace eft {
 
@@ -98,10 +99,11 @@ class LinearAttentionState {
  private:
   int32_t q_heads_, kv_heads_, d_, m_;
   favor::FeatureMap map_;
-  std::vector<float> s_;       // [kv_heads, m, d]
-  std::vector<float> z_;       // [kv_heads, m]
-  std::vector<float> offset_;  // [kv_heads] running max of key exponents (-inf before any key)
-  std::vector<float> u_;       // [m] scratch
+  // Through eft::Tensor so that memory_stats() counts the state like any other engine buffer.
+  Tensor s_;       // [kv_heads, m, d]
+  Tensor z_;       // [kv_heads, m]
+  Tensor offset_;  // [kv_heads] running max of key exponents (-inf before any key)
+  Tensor u_;       // [m] scratch
   int64_t tokens_ = 0;
 };
 

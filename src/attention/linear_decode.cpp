@@ -26,32 +26,33 @@ LinearAttentionState::LinearAttentionState(const AttentionParams& p)
   check(std::isfinite(p.scale) && p.scale >= 0.f, "scale must be finite and >= 0 (0 = 1/sqrt(head_dim)); got {}",
         p.scale);
   map_ = favor::make_feature_map(p);
-  s_.resize(size_t(kv_heads_) * m_ * d_);
-  z_.resize(size_t(kv_heads_) * m_);
-  offset_.resize(size_t(kv_heads_));
-  u_.resize(size_t(m_));
+  s_ = Tensor({kv_heads_, m_, d_}, DType::f32);
+  z_ = Tensor({kv_heads_, m_}, DType::f32);
+  offset_ = Tensor({kv_heads_}, DType::f32);
+  u_ = Tensor({m_}, DType::f32);
   reset();
 }
 
 void LinearAttentionState::reset() {
-  std::fill(s_.begin(), s_.end(), 0.f);
-  std::fill(z_.begin(), z_.end(), 0.f);
-  std::fill(offset_.begin(), offset_.end(), kNegInf);
+  std::fill_n(s_.as<float>(), s_.numel(), 0.f);
+  std::fill_n(z_.as<float>(), z_.numel(), 0.f);
+  std::fill_n(offset_.as<float>(), offset_.numel(), kNegInf);
   tokens_ = 0;
 }
 
 int64_t LinearAttentionState::state_bytes() const {
-  return int64_t(s_.size() + z_.size() + offset_.size()) * int64_t(sizeof(float));
+  return int64_t(s_.nbytes() + z_.nbytes() + offset_.nbytes());
 }
 
 void LinearAttentionState::step(const float* q, const float* k, const float* v, float* o, float* lse) {
   const int64_t d = d_, m = m_;
   // Absorb the token's key/value into each KV head's state: S += phi(k) v^T, z += phi(k).
   for (int32_t g = 0; g < kv_heads_; ++g) {
-    float* s = s_.data() + size_t(g) * m * d;
-    float* z = z_.data() + size_t(g) * m;
-    float& off = offset_[size_t(g)];
-    const float mx = favor::feature_exponents(map_, k + g * d, d, 1, u_.data());
+    float* s = s_.as<float>() + size_t(g) * m * d;
+    float* z = z_.as<float>() + size_t(g) * m;
+    float& off = offset_.as<float>()[g];
+    float* u = u_.as<float>();
+    const float mx = favor::feature_exponents(map_, k + g * d, d, 1, u);
     if (mx > off) {
       if (off != kNegInf) {
         const float r = std::exp(off - mx);
@@ -60,10 +61,10 @@ void LinearAttentionState::step(const float* q, const float* k, const float* v, 
       }
       off = mx;
     }
-    favor::exp_shifted(u_.data(), m, off);
+    favor::exp_shifted(u, m, off);
     const float* vg = v + g * d;
     for (int64_t r = 0; r < m; ++r) {
-      const float pk = u_[size_t(r)];
+      const float pk = u[r];
       float* sr = s + r * d;
 #pragma omp simd
       for (int64_t c = 0; c < d; ++c) sr[c] += pk * vg[c];
@@ -75,16 +76,17 @@ void LinearAttentionState::step(const float* q, const float* k, const float* v, 
   const int32_t group = q_heads_ / kv_heads_;
   for (int32_t h = 0; h < q_heads_; ++h) {
     const int32_t g = h / group;
-    const float* s = s_.data() + size_t(g) * m * d;
-    const float* z = z_.data() + size_t(g) * m;
+    const float* s = s_.as<float>() + size_t(g) * m * d;
+    const float* z = z_.as<float>() + size_t(g) * m;
+    float* u = u_.as<float>();
     float qmax = 0;
-    favor::feature_exponents(map_, q + h * d, d, 1, u_.data(), &qmax);
-    favor::exp_shifted(u_.data(), m, qmax);
+    favor::feature_exponents(map_, q + h * d, d, 1, u, &qmax);
+    favor::exp_shifted(u, m, qmax);
     float* oh = o + h * d;
     std::fill(oh, oh + d, 0.f);
     float den = 0;
     for (int64_t r = 0; r < m; ++r) {
-      const float pq = u_[size_t(r)];
+      const float pq = u[r];
       const float* sr = s + r * d;
 #pragma omp simd
       for (int64_t c = 0; c < d; ++c) oh[c] += pq * sr[c];
@@ -93,7 +95,7 @@ void LinearAttentionState::step(const float* q, const float* k, const float* v, 
     const bool empty = !(den > 0.f);  // every product underflowed: O = 0 as for an empty row
     const float inv = empty ? 0.f : 1.f / den;
     for (int64_t c = 0; c < d; ++c) oh[c] *= inv;
-    if (lse) lse[h] = empty ? kNegInf : std::log(den) + qmax + offset_[size_t(g)];
+    if (lse) lse[h] = empty ? kNegInf : std::log(den) + qmax + offset_.as<float>()[g];
   }
 }
 

@@ -126,9 +126,11 @@ TEST(LinearInvariants, DecodeStepsEqualCausalPrefill) {
   a.lse = lse.data();
   attention_cpu(c.params, a);
   const auto prefill = c.out_f64();
+  const int64_t mem_before = memory_stats(Device::cpu).current;
   LinearAttentionState st(c.params);
   const int64_t bytes = st.state_bytes();
   EXPECT_EQ(bytes, int64_t(kvh) * (128 * d + 128 + 1) * 4);
+  EXPECT_GE(memory_stats(Device::cpu).current - mem_before, bytes) << "the state is visible to memory_stats";
   const auto* q = reinterpret_cast<const float*>(c.q.data());
   const auto* k = reinterpret_cast<const float*>(c.k.data());
   const auto* v = reinterpret_cast<const float*>(c.v.data());
