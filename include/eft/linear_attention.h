@@ -17,6 +17,10 @@
 // between numerator and denominator, so the result is the same function; they are added back for
 // the log-normaliser (LSE) output, which estimates log sum_j exp(s * q.k_j).
 //
+// attention_cpu(method = linear) is stateless: each call rebuilds S and z from the K/V it is given
+// (O(kv_len m d)), which suits prefill; a decode loop keeps a LinearAttentionState instead, whose
+// step costs O(heads m d) however long the sequence already is.
+//
 // The state lives per (sequence, KV head): S and z depend only on K and V, so the query heads of a
 // GQA/MQA group share their KV head's state, exactly as they share its KV cache, and the state
 // shrinks with kv_heads the same way. Its size (kv_heads * m * (d + 1) floats) does not grow with
