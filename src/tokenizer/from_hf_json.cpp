@@ -268,7 +268,7 @@ std::unique_ptr<Tokenizer> tokenizer_from_hf_json(const std::string& path) {
     check(mtype == "BPE", "{}: model.type = '{}' is not supported (only BPE)", path, mtype);
     for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"}) {
       check(!model.contains(key) || model[key].is_null() || model[key].get<std::string>().empty(),
-            "{}: model.{} is set; byte-level BPE does not use one", path, key);
+            "{}: model.{} is set; eft reads BPE without subword prefixes or suffixes", path, key);
     }
     check(!model.contains("dropout") || model["dropout"].is_null(), "{}: model.dropout is set; eft encodes deterministically",
           path);
