@@ -50,11 +50,14 @@ class Reader {
     pos_ += sizeof(T);
     return v;
   }
-  std::string read_string(const std::string& field) {
-    uint64_t len = read<uint64_t>(field + " length");
+  // `index` >= 0 names an array element: formatted only when there is an error, because string
+  // arrays (vocabularies) hold hundreds of thousands of elements.
+  std::string read_string(const std::string& field, int64_t index = -1) {
+    if (8 > left()) need(8, index < 0 ? field + " length" : fmt::format("{}[{}] length", field, index));
+    uint64_t len = read<uint64_t>(field);
     if (len > left())
-      fail("{}: {} length {} at offset {} runs past the end of the file ({} bytes remain)", file_, field, len,
-           pos_ - 8, left());
+      fail("{}: {}{} length {} at offset {} runs past the end of the file ({} bytes remain)", file_, field,
+           index < 0 ? std::string() : fmt::format("[{}]", index), len, pos_ - 8, left());
     std::string s(reinterpret_cast<const char*>(p_ + pos_), size_t(len));
     pos_ += size_t(len);
     return s;
@@ -66,6 +69,11 @@ class Reader {
   size_t n_;
   size_t pos_ = 0;
 };
+
+// A name as shown in messages: quoted, cut to 200 bytes (names come from the file and may be huge).
+std::string shown(const std::string& s) {
+  return s.size() <= 200 ? "'" + s + "'" : "'" + s.substr(0, 200) + "...' (" + std::to_string(s.size()) + " bytes)";
+}
 
 std::string type_name(uint32_t t) {
   return t < kNumGgufTypes ? std::string(kGgufTypeNames[t]) : fmt::format("unknown ({})", t);
@@ -128,7 +136,7 @@ MetaValue read_array(Reader& r, const std::string& file, const std::string& fiel
     arr = std::move(v);
   } else {  // STRING
     std::vector<std::string> v(n);
-    for (size_t i = 0; i < n; ++i) v[i] = r.read_string(fmt::format("{}[{}]", field, i));
+    for (size_t i = 0; i < n; ++i) v[i] = r.read_string(field, int64_t(i));
     arr = std::move(v);
   }
   return MetaValue{std::move(arr)};
@@ -188,7 +196,7 @@ std::unique_ptr<LoadedModelFile> parse_gguf(const std::string& file, std::shared
   // ---- metadata ----
   for (uint64_t i = 0; i < n_kv; ++i) {
     std::string key = r.read_string(fmt::format("metadata[{}] key", i));
-    std::string field = fmt::format("metadata '{}'", key);
+    std::string field = "metadata " + shown(key);
     uint32_t t = r.read<uint32_t>(field + " value type");
     check(t < kNumGgufTypes, "{}: {} has unknown value type id {} (valid: 0..12)", file, field, t);
     MetaValue v = read_value(r, file, t, field);
@@ -211,7 +219,7 @@ std::unique_ptr<LoadedModelFile> parse_gguf(const std::string& file, std::shared
   for (uint64_t i = 0; i < n_tensors; ++i) {
     RawTensor t;
     t.info.name = r.read_string(fmt::format("tensor_infos[{}] name", i));
-    std::string field = fmt::format("tensor '{}'", t.info.name);
+    std::string field = "tensor " + shown(t.info.name);
     uint32_t n_dims = r.read<uint32_t>(field + " n_dims");
     check(n_dims >= 1 && n_dims <= kMaxDims, "{}: {} has n_dims {} (expected 1..{})", file, field, n_dims, kMaxDims);
     uint64_t ne[kMaxDims];
@@ -253,11 +261,11 @@ std::unique_ptr<LoadedModelFile> parse_gguf(const std::string& file, std::shared
     fail("{}: truncated: the tensor data section would start at offset {} (alignment {}) past the end ({} bytes)",
          file, data_start, alignment, size);
   for (RawTensor& t : raw) {
-    const std::string& nm = t.info.name;
-    check(t.offset % alignment == 0, "{}: tensor '{}' offset {} is not a multiple of general.alignment {}", file, nm,
+    const std::string nm = shown(t.info.name);
+    check(t.offset % alignment == 0, "{}: tensor {} offset {} is not a multiple of general.alignment {}", file, nm,
           t.offset, alignment);
     if (t.offset > data_size || t.info.nbytes > data_size - t.offset)
-      fail("{}: tensor '{}' data [offset {}, +{} bytes) runs past the end of the data section ({} bytes from file "
+      fail("{}: tensor {} data [offset {}, +{} bytes) runs past the end of the data section ({} bytes from file "
            "offset {}); the file is truncated or the offset is wrong", file, nm, t.offset, t.info.nbytes, data_size,
            data_start);
     t.info.data = base + data_start + t.offset;
@@ -272,8 +280,8 @@ std::unique_ptr<LoadedModelFile> parse_gguf(const std::string& file, std::shared
     const RawTensor& a = *order[i - 1];
     const RawTensor& b = *order[i];
     if (a.offset + a.info.nbytes > b.offset)
-      fail("{}: tensors '{}' [offset {}, +{}) and '{}' [offset {}, +{}) overlap", file, a.info.name, a.offset,
-           a.info.nbytes, b.info.name, b.offset, b.info.nbytes);
+      fail("{}: tensors {} [offset {}, +{}) and {} [offset {}, +{}) overlap", file, shown(a.info.name), a.offset,
+           a.info.nbytes, shown(b.info.name), b.offset, b.info.nbytes);
   }
   // general.alignment may be 1: data at odd addresses is read from an aligned copy.
   if (auto c = realign_if_needed(raw, [](RawTensor& t) -> TensorInfo& { return t.info; })) out->keep(std::move(c));

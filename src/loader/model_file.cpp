@@ -126,12 +126,12 @@ uint64_t ModelFile::total_bytes() const {
 namespace loader {
 
 void LoadedModelFile::add_meta(const std::string& where, std::string key, MetaValue v) {
-  check(meta_.count(key) == 0, "{}: duplicate metadata key '{}'", where, key);
+  check(meta_.count(key) == 0, "{}: duplicate metadata key '{}'", where, key.substr(0, 200));
   meta_.emplace(std::move(key), std::move(v));
 }
 
 void LoadedModelFile::add_tensor(const std::string& where, TensorInfo t) {
-  check(index_.count(t.name) == 0, "{}: duplicate tensor name '{}'", where, t.name);
+  check(index_.count(t.name) == 0, "{}: duplicate tensor name '{}'", where, t.name.substr(0, 200));
   index_.emplace(t.name, tensors_.size());
   tensors_.push_back(std::move(t));
 }
