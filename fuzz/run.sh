@@ -31,10 +31,11 @@ for t in "${targets[@]}"; do
     safetensors) cp -n tests/fixtures/loader/*.safetensors tests/fixtures/loader/sharded/*.safetensors "$corpus"/ ;;
   esac
   echo "fuzz: running $t for ${secs}s" >&2
+  # pipefail: a finding (non-zero exit of the fuzzer) fails the pipeline and the script.
   if ! "$bin" "$corpus" -dict="fuzz/$t.dict" -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 \
         -timeout=10 -print_final_stats=1 -artifact_prefix="$out/artifacts/$t-" 2>&1 | tee "$out/fuzz-$t.log" | tail -25; then
+    echo "fuzz: $t FOUND A PROBLEM: see $out/fuzz-$t.log and $out/artifacts/" >&2
     status=1
   fi
-  [[ ${PIPESTATUS[0]} -eq 0 ]] || status=1
 done
 exit $status
