@@ -5,7 +5,8 @@
 //   - sparse sliding window vs causal flash per N, against the ideal N / (2w) (goal: >= 80 % at
 //     N = 8192);
 //   - achieved GFLOP/s of the attended entries next to this machine's measured FMA peak.
-// Shape: one sequence, q_heads = kv_heads = 4, head_dim = 64, f32 (EFT_THREADS sets the threads).
+// Shape: one sequence, q_heads = kv_heads = 4, head_dim = 128 (Llama-class heads), f32.
+// Environment: EFT_THREADS (threads, OpenBLAS included), EFT_BENCH_HEADS, EFT_BENCH_HEAD_DIM.
 //   bench_attention_cpu [--benchmark_filter=...] [--benchmark_repetitions=N]
 #include <benchmark/benchmark.h>
 
@@ -13,6 +14,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -28,7 +30,12 @@ namespace {
 
 using namespace eft;
 
-constexpr int kHeads = 4, kDim = 64, kWindow = 256;
+int env_int(const char* name, int fallback) {
+  const char* e = std::getenv(name);
+  return e && std::atoi(e) > 0 ? std::atoi(e) : fallback;
+}
+const int kHeads = env_int("EFT_BENCH_HEADS", 4), kDim = env_int("EFT_BENCH_HEAD_DIM", 128);
+constexpr int kWindow = 256;
 const int kNs[] = {512, 1024, 2048, 4096, 8192};
 
 enum class MaskKind { causal, window };
