@@ -48,6 +48,7 @@ struct BenchOptions {
   std::string max_mem = "2G";
   uint64_t seed = 1;
   bool json = false, csv = false;
+  bool decode = false;  // one query at position N-1 over N keys instead of an N-token prefill
 };
 
 struct MaskSpec {
@@ -197,14 +198,16 @@ void run_bench(const BenchOptions& o) {
   const int64_t total = int64_t(o.ns.size() * methods.size());
   int64_t step = 0;
   for (int64_t n : o.ns) {
-    // Inputs: Q [n, heads, D], K/V [n, kv_heads, D], standard normal; one sequence, prefill.
-    Tensor q({n, o.heads, D}, DType::f32), k({n, kvh, D}, DType::f32), v({n, kvh, D}, DType::f32);
+    // Inputs: Q [nq, heads, D], K/V [n, kv_heads, D], standard normal; one sequence. Prefill:
+    // nq = n. Decode: nq = 1, the query of the last token (position n-1) over all n keys.
+    const int64_t nq = o.decode ? 1 : n;
+    Tensor q({nq, o.heads, D}, DType::f32), k({n, kvh, D}, DType::f32), v({n, kvh, D}, DType::f32);
     std::mt19937_64 rng(o.seed + uint64_t(n));
     std::normal_distribution<float> nd(0.f, 1.f);
     for (Tensor* t : {&q, &k, &v})
       for (int64_t i = 0; i < t->numel(); ++i) t->as<float>()[i] = nd(rng);
-    std::vector<std::pair<size_t, Tensor>> outs;  // (result index, O [n, heads, D]) per method run
-    int32_t q_start[2] = {0, int32_t(n)}, kv_len[1] = {int32_t(n)}, kv_start[1] = {0};
+    std::vector<std::pair<size_t, Tensor>> outs;  // (result index, O [nq, heads, D]) per method run
+    int32_t q_start[2] = {0, int32_t(nq)}, kv_len[1] = {int32_t(n)}, kv_start[1] = {0};
     for (AttnMethod method : methods) {
       ++step;
       Result r;
@@ -217,21 +220,25 @@ void run_bench(const BenchOptions& o) {
       p.mask = ms.mask;
       p.method = method;
       p.linear.features = o.features;
-      const int64_t mask_entries = ms.window > 0 ? window_entries(n, ms.window) : dense_entries(n, ms.causal_like);
+      // Entries per head. Decode: the last query sees all n keys (its window's for sparse).
+      const int64_t full = o.decode ? n : dense_entries(n, false);
+      const int64_t hull = o.decode ? n : dense_entries(n, ms.causal_like);
+      const int64_t attended = o.decode ? (ms.window > 0 ? std::min(n, ms.window) : n)
+                                        : (ms.window > 0 ? window_entries(n, ms.window) : dense_entries(n, ms.causal_like));
       switch (method) {
-        case AttnMethod::standard: r.flops = exact_attention_flops(dense_entries(n, false), D) * o.heads; break;
-        case AttnMethod::flash: r.flops = exact_attention_flops(dense_entries(n, ms.causal_like), D) * o.heads; break;
-        case AttnMethod::sparse: r.flops = exact_attention_flops(mask_entries, D) * o.heads; break;
-        case AttnMethod::linear:
-          r.flops = linear_attention_flops(
-              {.n_q = n, .n_kv = n, .features = o.features, .head_dim = D, .q_heads = o.heads, .kv_heads = kvh});
+        case AttnMethod::standard: r.flops = exact_attention_flops(full, D) * o.heads; break;
+        case AttnMethod::flash: r.flops = exact_attention_flops(hull, D) * o.heads; break;
+        case AttnMethod::sparse: r.flops = exact_attention_flops(attended, D) * o.heads; break;
+        case AttnMethod::linear:  // decode: one step of the state (one key row and one query row)
+          r.flops = linear_attention_flops({.n_q = nq, .n_kv = o.decode ? 1 : n, .features = o.features, .head_dim = D,
+                                            .q_heads = o.heads, .kv_heads = kvh});
           break;
       }
       if (method == AttnMethod::linear && ms.window > 0) {
         r.skipped = true;
         r.note = "linear supports masks none/causal only";
       }
-      if (method == AttnMethod::standard && std_ref_n > 0) {
+      if (method == AttnMethod::standard && std_ref_n > 0 && !o.decode) {
         const double predicted = double(std_ref_bytes) * double(n) * double(n) / (double(std_ref_n) * std_ref_n);
         if (predicted > double(max_mem)) {
           r.skipped = true;
@@ -243,7 +250,7 @@ void run_bench(const BenchOptions& o) {
         results.push_back(r);
         continue;
       }
-      Tensor out({n, o.heads, D}, DType::f32);
+      Tensor out({nq, o.heads, D}, DType::f32);
       AttentionArgs a;
       a.q = q.data();
       a.kv.k = k.data();
@@ -251,6 +258,29 @@ void run_bench(const BenchOptions& o) {
       a.kv.kv_start = kv_start;
       a.o = out.data();
       a.batch = {1, q_start, kv_len, nullptr};
+      // Decode with linear attention: the constant-size state, filled with the first n-1 tokens
+      // (untimed); each timed step appends token n-1 again and reads out the query.
+      std::unique_ptr<LinearAttentionState> state;
+      Tensor step_out({nq, o.heads, D}, DType::f32);  // timed steps write here, `out` keeps the first
+      if (o.decode && method == AttnMethod::linear) {
+        progress.show(fmt::format("[{}/{}] N={} linear: filling the decode state ...", step, total, n));
+        state = std::make_unique<LinearAttentionState>(p);
+        for (int64_t t = 0; t + 1 < n; ++t) state->append(k.as<float>() + t * kvh * D, v.as<float>() + t * kvh * D);
+        state->step(q.as<float>(), k.as<float>() + (n - 1) * kvh * D, v.as<float>() + (n - 1) * kvh * D,
+                    out.as<float>());
+        r.note = fmt::format("state {} per sequence and layer", format_bytes(state->state_bytes()));
+      }
+      // Decode calls are short: each timed sample is `inner` calls, reported per call.
+      const int inner = o.decode ? 20 : 1;
+      auto call = [&]() {
+        for (int i = 0; i < inner; ++i) {
+          if (state)
+            state->step(q.as<float>(), k.as<float>() + (n - 1) * kvh * D, v.as<float>() + (n - 1) * kvh * D,
+                        step_out.as<float>());
+          else
+            attention_cpu(p, a);
+        }
+      };
       double spent = 0, cpu_timed = 0;
       int calls = 0;
       while (int(r.times_s.size()) < o.reps) {
@@ -259,9 +289,9 @@ void run_bench(const BenchOptions& o) {
         const int64_t before = memory_stats(Device::cpu).current;
         const double c0 = process_cpu_s();
         const auto t0 = std::chrono::steady_clock::now();
-        attention_cpu(p, a);
-        const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        const double dc = process_cpu_s() - c0;
+        call();
+        const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / inner;
+        const double dc = (process_cpu_s() - c0) / inner;
         r.peak_extra_bytes = std::max(r.peak_extra_bytes, memory_stats(Device::cpu).peak - before);
         ++calls;
         spent += dt;
@@ -306,7 +336,8 @@ void run_bench(const BenchOptions& o) {
     j["config"] = {{"cpu", cpu_model()},     {"threads", threads},  {"heads", o.heads},
                    {"kv_heads", kvh},        {"head_dim", D},       {"mask", ms.name},
                    {"features", o.features}, {"reps", o.reps},      {"max_mem_bytes", max_mem},
-                   {"dtype", "f32"},         {"layout", "[N, heads, head_dim], one sequence, prefill"},
+                   {"dtype", "f32"},         {"layout", "[N, heads, head_dim], one sequence"},
+                   {"phase", o.decode ? "decode (1 query over N keys)" : "prefill (N queries)"},
                    {"gemm_ceiling_gflops", ceiling}};
     j["results"] = nlohmann::json::array();
     for (const auto& r : results) {
@@ -343,9 +374,10 @@ void run_bench(const BenchOptions& o) {
     }
     return;
   }
-  std::printf("eft bench attention: %s, %d threads | heads %d/%d, head_dim %lld, mask %s, f32, one sequence | "
+  std::printf("eft bench attention: %s, %d threads | heads %d/%d, head_dim %lld, mask %s, f32, one sequence, %s | "
               "linear m=%d | median of up to %d calls\n",
-              cpu_model().c_str(), threads, o.heads, kvh, (long long)D, ms.name.c_str(), o.features, o.reps);
+              cpu_model().c_str(), threads, o.heads, kvh, (long long)D, ms.name.c_str(),
+              o.decode ? "decode (1 query over N keys; linear: one step of its state)" : "prefill", o.features, o.reps);
   std::printf("FLOPs counted: standard 4dN^2 per head (it computes every score); flash 4d x (causal triangle or "
               "N^2); sparse 4d x attended entries; linear its FAVOR+ count\n");
   std::printf("compute ceiling: %.1f GFLOP/s (in-cache 64x256x64 GEMM on %d threads, measured now; %%ceil below)\n",
@@ -389,6 +421,8 @@ const CommandRegistrar reg([](CLI::App& app) {
   cmd->add_option("--seed", o->seed, "input seed")->capture_default_str();
   cmd->add_flag("--json", o->json, "machine-readable output");
   cmd->add_flag("--csv", o->csv, "CSV output");
+  cmd->add_flag("--decode", o->decode,
+                "time one decode step (1 query over N cached keys; linear: a step of its constant-size state)");
   cmd->callback([o]() { run_bench(*o); });
 });
 

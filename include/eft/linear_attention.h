@@ -96,6 +96,10 @@ class LinearAttentionState {
   // = estimated log sum_j exp(s * q.k_j) over the tokens so far.
   void step(const float* q, const float* k, const float* v, float* o, float* lse = nullptr);
 
+  // Appends one token's k [kv_heads, d], v [kv_heads, d] without a query (e.g. a prompt whose
+  // outputs are not needed); step() = append() + the readout of q.
+  void append(const float* k, const float* v);
+
   int64_t tokens() const { return tokens_; }
   int64_t state_bytes() const;  // S, z and the offsets; independent of tokens()
   void reset();

@@ -44,7 +44,7 @@ int64_t LinearAttentionState::state_bytes() const {
   return int64_t(s_.nbytes() + z_.nbytes() + offset_.nbytes());
 }
 
-void LinearAttentionState::step(const float* q, const float* k, const float* v, float* o, float* lse) {
+void LinearAttentionState::append(const float* k, const float* v) {
   const int64_t d = d_, m = m_;
   // Absorb the token's key/value into each KV head's state: S += phi(k) v^T, z += phi(k).
   for (int32_t g = 0; g < kv_heads_; ++g) {
@@ -72,6 +72,11 @@ void LinearAttentionState::step(const float* q, const float* k, const float* v, 
     }
   }
   ++tokens_;
+}
+
+void LinearAttentionState::step(const float* q, const float* k, const float* v, float* o, float* lse) {
+  const int64_t d = d_, m = m_;
+  append(k, v);
   // Read out every query head from its KV head's state: o = phi(q) S / phi(q).z.
   const int32_t group = q_heads_ / kv_heads_;
   for (int32_t h = 0; h < q_heads_; ++h) {

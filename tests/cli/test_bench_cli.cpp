@@ -67,6 +67,29 @@ TEST(BenchCli, JsonReportsEveryMethodWithMeasuredMemory) {
   EXPECT_EQ(at(512, "sparse")["flops"].get<int64_t>(), 4LL * 32 * (512LL * 513 / 2) * 2);
 }
 
+// --decode: one query over N keys; linear steps its constant-size state (allocated before the
+// timed calls, so a step allocates nothing).
+TEST(BenchCli, DecodeTimesOneStep) {
+  if (!have_eft()) GTEST_SKIP() << "eft not built";
+  const EftRun r = run_eft(
+      "--threads 1 bench attention --decode --json --n 64,256 --reps 1 --heads 2 --head-dim 16 --features 32 "
+      "--methods flash,linear 2>/dev/null");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["results"].size(), 4u);
+  for (const auto& e : j["results"]) {
+    const int64_t n = e["n"].get<int64_t>();
+    if (e["method"] == "flash") {
+      EXPECT_EQ(e["flops"].get<int64_t>(), 4LL * 16 * n * 2);  // the last query sees all n keys
+    } else {
+      // One key row and one query row per head: 2 * (2*32*16 + 2*32*17) each.
+      EXPECT_EQ(e["flops"].get<int64_t>(), 4LL * (2 * 32 * 16 + 2 * 32 * 17));
+      EXPECT_EQ(e["peak_extra_bytes"].get<int64_t>(), 0);
+      EXPECT_NE(e["note"].get<std::string>().find("state"), std::string::npos);
+    }
+  }
+}
+
 TEST(BenchCli, MaxMemSkipsStandardAndSaysSo) {
   if (!have_eft()) GTEST_SKIP() << "eft not built";
   const EftRun r = run_eft(
