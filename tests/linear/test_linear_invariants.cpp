@@ -149,8 +149,13 @@ TEST(LinearInvariants, DecodeStepsEqualCausalPrefill) {
   // And the last row alone, as the issue states it.
   std::vector<double> last(prefill.end() - qh * d, prefill.end()), last_step(steps.end() - qh * d, steps.end());
   EXPECT_LE(rel_l2(last_step, last), 1e-5);
+  // append() for the prompt, step() for the last token: the same last row.
   st.reset();
   EXPECT_EQ(st.tokens(), 0);
+  for (int t = 0; t + 1 < n; ++t) st.append(k + t * kvh * d, v + t * kvh * d);
+  st.step(q + (n - 1) * qh * d, k + (n - 1) * kvh * d, v + (n - 1) * kvh * d, o.data());
+  EXPECT_EQ(st.tokens(), n);
+  EXPECT_LE(rel_l2(std::vector<double>(o.begin(), o.end()), last), 1e-5);
 }
 
 TEST(LinearInvariants, ProjectionIsSeededOrthogonalAndChiScaled) {
