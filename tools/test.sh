@@ -12,3 +12,5 @@ tools/build.sh asan
 # GPU tests are not built under the sanitizers; short fuzz runs happen in the release pass.
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 EFT_TEST_SANITIZER=1 \
   ctest --test-dir build-asan --output-on-failure
+# A short fuzzing run of the model-file parsers (libFuzzer + ASan + UBSan): 30 s per target.
+fuzz/run.sh "${EFT_FUZZ_SECONDS:-30}"
