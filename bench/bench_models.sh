@@ -32,50 +32,61 @@ echo "# CPU: $(lscpu | sed -n 's/^Model name: *//p') ($(nproc) cores); threads=$
 echo "# eft: $EFT ($(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')); N=$N generated tokens, greedy; median of $REPEATS"
 echo
 
-# One run -> "prompt_tokens prompt_tok_s gen_tokens gen_tok_s ttft"
+# One run -> "prompt_tokens prompt_tok_s gen_tokens gen_tok_s ttft prompt_tok_per_cpu_s gen_tok_per_cpu_s"
 one() {
   local model="$1"; shift
-  "$EFT" --threads "$THREADS" run -m "$model" -p "$PROMPT" -n "$N" "$@" 2>&1 >/dev/null | awk '
-    /^prompt:/     { pt=$2; ps=$(NF-1) }
-    /^generation:/ { gt=$2; gs=$8 }
+  "$EFT" --threads "$THREADS" run -m "$model" -p "$PROMPT" -n "$N" "$@" 2>&1 >/dev/null | tr '(;)' '   ' | awk '
+    /^prompt:/     { pt=$2; ps=$8; pc=$11 }
+    /^generation:/ { gt=$2; gs=$8; gc=$11 }
     /^time to first token:/ { tt=$5 }
-    END { print pt, ps, gt, gs, tt }'
+    END { printf "%s %s %s %s %s %.1f %.1f\n", pt, ps, gt, gs, tt, (pc > 0 ? pt / pc : 0), (gc > 0 ? (gt - 1) / gc : 0) }'
 }
 
-# Median over REPEATS of each column.
-median_run() {
-  local model="$1"; shift
-  local runs
-  runs="$(for _ in $(seq "$REPEATS"); do one "$model" "$@"; done)"
-  local mid=$(( (REPEATS + 1) / 2 )) out=()
-  for col in 1 2 3 4 5; do
-    out+=("$(cut -d' ' -f"$col" <<<"$runs" | sort -g | sed -n "${mid}p")")
+CONFIGS=("flash on" "standard on" "flash off")
+TMP="$(mktemp -d)"
+trap 'rm -rf "$TMP"' EXIT
+# Repeats outermost, configurations interleaved: a burst of load from other processes spreads
+# over every configuration instead of landing on one.
+for r in $(seq "$REPEATS"); do
+  for mi in "${!MODELS[@]}"; do
+    for ci in "${!CONFIGS[@]}"; do
+      set -- ${CONFIGS[$ci]}
+      extra=(--attention "$1")
+      [[ "$2" == off ]] && extra+=(--no-kv-cache)
+      one "${MODELS[$mi]}" "${extra[@]}" >> "$TMP/$mi.$ci"
+    done
   done
-  echo "${out[@]}"
+done
+
+median() {  # file column
+  local mid=$(( (REPEATS + 1) / 2 ))
+  cut -d' ' -f"$2" "$1" | sort -g | sed -n "${mid}p"
 }
 
-printf "| model | attention | KV cache | prompt tok | prompt tok/s | gen tok | gen tok/s | TTFT s |\n"
-printf "|---|---|---|---|---|---|---|---|\n"
+echo "Wall-clock tok/s depend on the machine's load; tok per CPU-second (process CPU time, all"
+echo "threads) is what this process itself spent, the steadier figure on a shared machine."
+echo
+printf "| model | attention | KV cache | prompt tok | prompt tok/s | prompt tok/CPU-s | gen tok | gen tok/s | gen tok/CPU-s | TTFT s |\n"
+printf "|---|---|---|---|---|---|---|---|---|---|\n"
 declare -A GEN
-for m in "${MODELS[@]}"; do
-  name="$(basename "$m" .gguf)"
-  for cfg in "flash on" "standard on" "flash off"; do
-    set -- $cfg
-    extra=(--attention "$1")
-    [[ "$2" == off ]] && extra+=(--no-kv-cache)
-    read -r pt ps gt gs tt < <(median_run "$m" "${extra[@]}")
-    GEN["$name $1 $2"]="$gs"
-    printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n" "$name" "$1" "$2" "$pt" "$ps" "$gt" "$gs" "$tt"
+for mi in "${!MODELS[@]}"; do
+  name="$(basename "${MODELS[$mi]}" .gguf)"
+  for ci in "${!CONFIGS[@]}"; do
+    f="$TMP/$mi.$ci"
+    set -- ${CONFIGS[$ci]}
+    GEN["$name $1 $2"]="$(median "$f" 7)"
+    printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n" "$name" "$1" "$2" "$(median "$f" 1)" \
+      "$(median "$f" 2)" "$(median "$f" 6)" "$(median "$f" 3)" "$(median "$f" 4)" "$(median "$f" 7)" "$(median "$f" 5)"
   done
 done
 echo
-echo "KV-cache speedup of generation (flash, tok/s with cache / without):"
+echo "KV-cache speedup of generation (flash, tok/CPU-s with cache / without):"
 for m in "${MODELS[@]}"; do
   name="$(basename "$m" .gguf)"
   awk -v a="${GEN["$name flash on"]}" -v b="${GEN["$name flash off"]}" -v n="$name" \
-    'BEGIN { printf "  %s: %.2fx\n", n, (b > 0 ? a / b : 0) }'
+    'BEGIN { printf "  %s: %.1fx\n", n, (b > 0 ? a / b : 0) }'
 done
-echo "flash / standard generation tok/s:"
+echo "flash / standard, generation tok/CPU-s:"
 for m in "${MODELS[@]}"; do
   name="$(basename "$m" .gguf)"
   awk -v a="${GEN["$name flash on"]}" -v b="${GEN["$name standard on"]}" -v n="$name" \

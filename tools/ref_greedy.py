@@ -36,6 +36,23 @@ PROMPTS = [
     "Water boils at a temperature of",
     "Q: What is 12 plus 7?\nA:",
 ]
+# One long prompt (> 600 tokens for both tokenizers) so Gemma 3's sliding-window layers (window
+# 512) really drop keys while its global layers keep them: the window convention is checked on
+# the real model, not only on the tiny one.
+_FACTS = [
+    "The river that runs through the old town was once used to carry timber to the coast.",
+    "In spring the orchards on the northern hills turn white with blossom for about two weeks.",
+    "The library keeps a collection of maps drawn by sailors who visited the harbour.",
+    "Every autumn the market square hosts a fair where farmers sell apples, cheese and honey.",
+    "A stone bridge with seven arches connects the two halves of the town.",
+    "The clock tower was rebuilt after a fire and now chimes every quarter of an hour.",
+    "Children learn to swim in the lake, which stays cold even in the middle of summer.",
+    "The railway station opened in the last century and still has its original wooden benches.",
+]
+LONG = "Notes about a small town.\n" + "".join(
+    f"{i + 1}. {_FACTS[(i * 3) % len(_FACTS)]} Entry {i + 1} was written down by visitor number {i * 7 + 11}.\n"
+    for i in range(18)) + "Summary: the most interesting thing about the town is"
+PROMPTS.append(LONG)
 TOP = 8
 
 

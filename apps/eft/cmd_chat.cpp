@@ -42,6 +42,7 @@ void chat(const ChatArgs& a) {
   o.sampling.repetition_penalty = a.repeat_penalty;
   o.sampling.seed = a.seed;
   o.forward.method = method_from_name(a.attention);
+  o.reuse_prefix = true;  // each turn prefills only what the cache does not hold yet
   std::vector<ChatMessage> msgs;
   if (!a.system.empty()) msgs.push_back({"system", a.system});
   std::fprintf(stderr, "eft chat: %s (%s). Type a message; an empty line or EOF ends.\n", path.c_str(),
@@ -60,9 +61,13 @@ void chat(const ChatArgs& a) {
       std::fflush(stdout);
     });
     std::fputs("\n", stdout);
+    std::fflush(stdout);
     if (a.stats)
-      std::fprintf(stderr, "[%d prompt tokens %.1f tok/s, %d generated %.1f tok/s, first token %.3f s]\n",
-                   s.prompt_tokens, s.prompt_tok_per_s(), s.generated_tokens, s.gen_tok_per_s(), s.ttft_seconds);
+      std::fprintf(stderr,
+                   "[%d prompt tokens (%d reused from the KV cache) in %.3f s, %d generated %.1f tok/s, first token "
+                   "%.3f s]\n",
+                   s.prompt_tokens, s.reused_tokens, s.prompt_seconds, s.generated_tokens, s.gen_tok_per_s(),
+                   s.ttft_seconds);
     msgs.push_back({"assistant", reply});
     o.sampling.seed += 1;  // a fresh draw each turn, still reproducible from --seed
   }

@@ -4,6 +4,7 @@
 // and the numbers a user wants afterwards (tok/s, time to first token, memory by kind).
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -26,14 +27,22 @@ struct GenerateOptions {
   DType kv_dtype = DType::f32;
   bool add_special = true;                // BOS etc. as the model's tokenizer rules say
   bool parse_special = true;              // "<|im_start|>" in the prompt is one token
+  // Keep the KV cache between calls of one Generator and prefill only what differs from the
+  // tokens already in it (a chat turn re-sends the whole conversation: only the new turn is new).
+  bool reuse_prefix = false;
 };
 
 struct GenerateStats {
   int32_t prompt_tokens = 0;
   int32_t generated_tokens = 0;
+  int32_t reused_tokens = 0;      // prompt tokens whose K/V came from the previous call (reuse_prefix)
   double prompt_seconds = 0;      // the prefill forward call
   double generate_seconds = 0;    // every decode step after the first token
   double ttft_seconds = 0;        // from the start of generate to the first sampled token
+  // CPU time of the process (all threads) in the same two phases: on a shared machine, tokens per
+  // CPU-second is the figure that other processes disturb least.
+  double prompt_cpu_seconds = 0;
+  double generate_cpu_seconds = 0;
   std::string stop_reason;        // "stop token", "stop string", "max tokens"
   int64_t weights_bytes = 0;      // mapped matrices + f32 norms/biases
   int64_t kv_cache_bytes = 0;     // the pool allocated for this request
@@ -65,6 +74,10 @@ class Generator {
  private:
   Model& model_;
   const Tokenizer* tok_;
+  // reuse_prefix: the cache kept from the previous call, its sequence and the tokens in it.
+  std::unique_ptr<PagedKvCache> kept_;
+  SeqId kept_seq_ = -1;
+  std::vector<int32_t> kept_tokens_;
 };
 
 // Streams text while holding back any tail that could still become one of the stop strings.

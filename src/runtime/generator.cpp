@@ -2,6 +2,7 @@
 // whole prefix recomputed each step), sampling, stop conditions, streaming and statistics.
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <set>
 
 #include "eft/engine.h"
@@ -14,6 +15,11 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+double process_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
 }
 }  // namespace
 
@@ -57,6 +63,7 @@ std::vector<int32_t> Generator::generate_tokens(const std::vector<int32_t>& prom
   check(opt.max_tokens >= 0, "generate: max_tokens = {} is negative", opt.max_tokens);
   check(opt.block_size > 0, "generate: block_size = {} must be positive", opt.block_size);
   const auto t0 = Clock::now();
+  const double cpu0 = process_cpu_seconds();
   // Scratch that attention methods allocate per call goes through Tensor: the peak above what
   // existed before (minus the KV pool, counted on its own) is workspace too.
   const int64_t mem_before = memory_stats(Device::cpu).current;
@@ -67,7 +74,46 @@ std::vector<int32_t> Generator::generate_tokens(const std::vector<int32_t>& prom
   const int64_t total = int64_t(prompt.size()) + opt.max_tokens;
   const int64_t n_blocks = (total + opt.block_size - 1) / opt.block_size + 1;
   check(n_blocks < (1ll << 31), "generate: {} tokens need too many KV blocks", total);
-  PagedKvCache cache(model_.kv_cache_config(int32_t(n_blocks), opt.block_size, opt.kv_dtype));
+  const bool keep = opt.reuse_prefix && opt.use_kv_cache;
+  std::unique_ptr<PagedKvCache> local;
+  PagedKvCache* cache = nullptr;
+  SeqId seq = -1;
+  int32_t reuse = 0;
+  bool new_pool = true;  // the pool was allocated by this call (its bytes are not workspace)
+  const std::vector<int32_t> kept = std::move(kept_tokens_);
+  kept_tokens_.clear();  // stays empty if this call throws: the next one starts over
+  if (keep && kept_ && kept_->config().block_size == opt.block_size && kept_->config().dtype == opt.kv_dtype &&
+      kept_->config().n_blocks >= n_blocks) {
+    cache = kept_.get();
+    seq = kept_seq_;
+    new_pool = false;
+    // At least the last prompt token is recomputed: its logits start the generation.
+    const size_t most = std::min(kept.size(), prompt.size() - 1);
+    size_t common = 0;
+    while (common < most && kept[common] == prompt[common]) ++common;
+    try {
+      cache->truncate(seq, int32_t(common));
+      reuse = int32_t(common);
+    } catch (const Error&) {  // a sliding window already released keys the shorter prefix needs
+      cache->free(seq);
+      seq = kept_seq_ = cache->create();
+    }
+  } else {
+    // A kept cache gets twice the room so that a growing conversation reallocates (and
+    // recomputes its prefix) only every time its length doubles.
+    const int64_t alloc = keep ? std::min<int64_t>(2 * n_blocks, (1ll << 31) - 1) : n_blocks;
+    auto fresh = std::make_unique<PagedKvCache>(
+        model_.kv_cache_config(int32_t(alloc), opt.block_size, opt.kv_dtype));
+    if (keep) {
+      kept_ = std::move(fresh);
+      cache = kept_.get();
+      seq = kept_seq_ = cache->create();
+    } else {
+      local = std::move(fresh);
+      cache = local.get();
+      seq = cache->create();
+    }
+  }
 
   std::set<int32_t> stop_ids(opt.extra_stop_tokens.begin(), opt.extra_stop_tokens.end());
   if (opt.stop_at_eos && tok_ != nullptr)
@@ -79,23 +125,26 @@ std::vector<int32_t> Generator::generate_tokens(const std::vector<int32_t>& prom
   std::vector<float> logits;  // [vocab] of the last position
   std::vector<float> seen;    // copy handed to on_token
 
-  SeqId seq = cache.create();
   ForwardBatch b;
-  b.tokens = prompt;
+  b.tokens.assign(prompt.begin() + reuse, prompt.end());
   b.seqs = {seq};
-  b.n_new = {int32_t(prompt.size())};
-  model_.forward(b, cache, opt.forward, logits);
+  b.n_new = {int32_t(b.tokens.size())};
+  model_.forward(b, *cache, opt.forward, logits);
   GenerateStats st;
   st.prompt_tokens = int32_t(prompt.size());
+  st.reused_tokens = reuse;
   st.prompt_seconds = seconds_since(t0);
+  st.prompt_cpu_seconds = process_cpu_seconds() - cpu0;
   st.stop_reason = "max tokens";
   Clock::time_point t_first{};
+  double cpu_first = 0;
 
   for (int32_t i = 0; i < opt.max_tokens; ++i) {
     if (on_token) seen = logits;
     const int32_t tok = sampler.sample(logits.data(), c.vocab, history);
     if (i == 0) {
       t_first = Clock::now();
+      cpu_first = process_cpu_seconds();
       st.ttft_seconds = seconds_since(t0);
     }
     out.push_back(tok);
@@ -114,22 +163,27 @@ std::vector<int32_t> Generator::generate_tokens(const std::vector<int32_t>& prom
       b.n_new = {1};
     } else {
       // The baseline without a KV cache: forget everything and recompute the whole prefix.
-      cache.free(seq);
-      seq = cache.create();
+      cache->free(seq);
+      seq = cache->create();
       b.seqs = {seq};
       b.tokens = history;
       b.n_new = {int32_t(history.size())};
     }
-    model_.forward(b, cache, opt.forward, logits);
+    model_.forward(b, *cache, opt.forward, logits);
   }
   st.generated_tokens = int32_t(out.size());
-  if (!out.empty()) st.generate_seconds = seconds_since(t_first);
+  if (!out.empty()) {
+    st.generate_seconds = seconds_since(t_first);
+    st.generate_cpu_seconds = process_cpu_seconds() - cpu_first;
+  }
   const MemoryByKind m = model_.memory();
   st.weights_bytes = m.weights_mapped + m.weights_owned;
-  const int64_t transient = memory_stats(Device::cpu).peak - mem_before - cache.pool_bytes();
+  const int64_t transient =
+      memory_stats(Device::cpu).peak - mem_before - (new_pool ? cache->pool_bytes() : 0);
   st.workspace_bytes = m.workspace + std::max<int64_t>(0, transient);
-  st.kv_cache_bytes = cache.pool_bytes();
-  st.kv_bytes_per_token = cache.bytes_per_token();
+  st.kv_cache_bytes = cache->pool_bytes();
+  st.kv_bytes_per_token = cache->bytes_per_token();
+  if (keep) kept_tokens_.assign(history.begin(), history.begin() + cache->length(seq));
   if (stats) *stats = st;
   return out;
 }

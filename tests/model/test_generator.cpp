@@ -101,3 +101,50 @@ TEST(Generator, RejectsBadRequests) {
 
 }  // namespace
 }  // namespace eft::test
+
+namespace eft::test {
+namespace {
+
+// reuse_prefix keeps the cache between calls: a second request that extends the first one's
+// text prefills only the new tokens and must produce what a fresh generator produces.
+TEST_P(TinyGen, ReusedPrefixEqualsFreshPrefill) {
+  auto m = Model::load(tiny_dir(GetParam()));
+  const Golden g = load_golden(GetParam());
+  GenerateOptions o;
+  o.max_tokens = 6;
+  o.block_size = 4;
+  o.reuse_prefix = true;
+  Generator kept(*m, nullptr);
+  GenerateStats st;
+  const auto first = kept.generate_tokens(g.prompts[1], o, &st);
+  EXPECT_EQ(st.reused_tokens, 0);
+  // Next turn: the old prompt, the reply, then new tokens (as a chat template renders it).
+  std::vector<int32_t> turn2 = g.prompts[1];
+  turn2.insert(turn2.end(), first.begin(), first.end());
+  turn2.insert(turn2.end(), {7, 8, 9});
+  std::vector<std::vector<float>> a, b;
+  auto rec = [](std::vector<std::vector<float>>& v) {
+    return [&v](int32_t, const std::vector<float>& l) { v.push_back(l); return true; };
+  };
+  const auto t_kept = kept.generate_tokens(turn2, o, &st, rec(a));
+  // Everything but the last generated token (never fed back) was in the cache.
+  EXPECT_EQ(st.reused_tokens, int32_t(g.prompts[1].size() + first.size() - 1));
+  Generator fresh(*m, nullptr);
+  GenerateOptions of = o;
+  of.reuse_prefix = false;
+  const auto t_fresh = fresh.generate_tokens(turn2, of, nullptr, rec(b));
+  EXPECT_EQ(t_kept, t_fresh);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_LT(rel_err(a[i].data(), b[i].data(), g.vocab), 1e-5) << "step " << i;
+  // A different prompt shares only its first token: the cache is cut back to it — unless a
+  // sliding window already released keys that the shorter prefix needs; then it starts over.
+  std::vector<int32_t> other = {g.prompts[1][0], 300, 301, 302};
+  const auto t_other = kept.generate_tokens(other, o, &st);
+  const auto& win = m->config().layer_window;
+  const bool windowed = *std::max_element(win.begin(), win.end()) > 0;
+  EXPECT_EQ(st.reused_tokens, windowed ? 0 : 1);
+  EXPECT_EQ(t_other, fresh.generate_tokens(other, of));
+}
+
+}  // namespace
+}  // namespace eft::test
