@@ -39,6 +39,9 @@ float softmax_row(const AttentionParams& p, int64_t pos, float* s, int64_t n, ui
 
 // parallel_for when there is enough work to pay for waking the pool; tiny calls (decode, short
 // sequences) run inline, since a parallel region costs microseconds (far more on a busy machine).
+// Only the O(N^2) softmax uses it: the O(N D) gathers run inline, because every hand-over between
+// the OpenMP pool and OpenBLAS's own threads (around each sgemm) costs a scheduler slice when the
+// cores are shared, which measured ~20x slower at N = 512 with six hand-overs per head.
 void for_each(int64_t n, int64_t work_per_item, const std::function<void(int64_t)>& fn) {
   if (n * work_per_item < (int64_t(1) << 16)) {
     for (int64_t i = 0; i < n; ++i) fn(i);
@@ -82,15 +85,15 @@ void attention_standard(const AttentionParams& p, const AttentionArgs& a) {
     for (int kvh = 0; kvh < p.kv_heads; ++kvh) {
       const int h0 = kvh * G;
       // Gather (and convert) this group's queries and this head's keys and values.
-      for_each(q_len, G * D, [&](int64_t r) {
+      for (int64_t r = 0; r < q_len; ++r) {
         for (int g = 0; g < G; ++g)
           tile::load_row(a.q, a.q_dtype, (q0 + r) * q_stride + int64_t(h0 + g) * D, D, 1.f, Q + (r * G + g) * D);
-      });
-      for_each(kv_len, 2 * D, [&](int64_t t) {
+      }
+      for (int64_t t = 0; t < kv_len; ++t) {
         const int64_t off = kv_row_index(a.kv, s, t) * kv_stride + int64_t(kvh) * D;
         tile::load_row(a.kv.k, a.kv.dtype, off, D, 1.f, K + t * D);
         tile::load_row(a.kv.v, a.kv.dtype, off, D, 1.f, V + t * D);
-      });
+      }
       if (kv_len > 0) {
         // S [rows, kv_len] = scale * Q [rows, D] · K [kv_len, D]ᵀ
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(rows), int(kv_len), int(D), scale, Q, int(D), K,
@@ -105,13 +108,12 @@ void attention_standard(const AttentionParams& p, const AttentionArgs& a) {
         for (int64_t i = 0; i < rows * D; ++i) O[i] = 0.f;
         for (int64_t i = 0; i < rows; ++i) L[i] = tile::kNegInf;
       }
-      for_each(q_len, G * D, [&](int64_t r) {
+      for (int64_t r = 0; r < q_len; ++r)
         for (int g = 0; g < G; ++g) {
           const int64_t row = r * G + g;
           tile::store_row(O + row * D, D, a.o, a.o_dtype, (q0 + r) * o_stride + int64_t(h0 + g) * D);
           if (a.lse) a.lse[(q0 + r) * p.q_heads + h0 + g] = L[row];
         }
-      });
     }
   }
 }
