@@ -189,9 +189,11 @@ std::unique_ptr<LoadedModelFile> parse_gguf(const std::string& file, std::shared
   // Smallest possible entries: a kv is 8 (key length) + 4 (type) + 1 (u8 value) bytes; a tensor
   // info is 8 (name length) + 4 (n_dims) + 8 (one dim) + 4 (type) + 8 (offset) bytes.
   if (n_kv > r.left() / 13)
-    fail("{}: metadata_kv_count {} is absurd: {} bytes remain, room for at most {}", file, n_kv, r.left(), r.left() / 13);
+    fail("{}: metadata_kv_count {} cannot fit: {} bytes remain, room for at most {} entries (truncated file or "
+         "corrupt count)", file, n_kv, r.left(), r.left() / 13);
   if (n_tensors > r.left() / 32)
-    fail("{}: tensor_count {} is absurd: {} bytes remain, room for at most {}", file, n_tensors, r.left(), r.left() / 32);
+    fail("{}: tensor_count {} cannot fit: {} bytes remain, room for at most {} tensor infos (truncated file or "
+         "corrupt count)", file, n_tensors, r.left(), r.left() / 32);
 
   // ---- metadata ----
   for (uint64_t i = 0; i < n_kv; ++i) {
