@@ -3,9 +3,16 @@
 // never emits a broken UTF-8 sequence.
 //
 // Supported: byte-level BPE (GGUF tokenizer.ggml.model "gpt2": GPT-2, Llama 3, Qwen2, SmolLM2;
-// tokenizer.json BPE with a ByteLevel pre-tokenizer) and SentencePiece-style BPE with scores and
-// byte fallback (GGUF "llama": Llama 2, Gemma). Encodings match the HF tokenizers library
-// (tests/fixtures/tokenizer, made by tools/gen_tokenizer_golden.py).
+// tokenizer.json BPE with a ByteLevel pre-tokenizer, NFC normalizer allowed) and SentencePiece-style
+// BPE with byte fallback (GGUF "llama" with scores: Llama 2, Gemma; tokenizer.json with Metaspace
+// or Replace/Prepend "▁" normalizers: Llama 2, Mistral, Gemma layouts). Encodings match the HF
+// tokenizers library (tests/fixtures/tokenizer, made by tools/gen_tokenizer_golden.py).
+//
+// Where the HF conversion of a GGUF departs from the model's own tokenizer.json, eft follows the
+// model's own: tokenizer.ggml.pre "smollm" splits digits one by one, "llama-bpe" takes whole words
+// found in the vocabulary (ignore_merges), "qwen2" normalizes to NFC. Gemma's merge order is its
+// vocabulary order (its scores are placeholders on some pieces), other SentencePiece models' is by
+// score. A byte with no token and no byte fallback / unknown token is dropped, as HF does.
 //
 // Invalid UTF-8 given to encode() is first repaired the way Python's
 // bytes.decode("utf-8", "replace") does (each maximal ill-formed subpart -> U+FFFD), because the
