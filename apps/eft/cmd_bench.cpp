@@ -11,6 +11,8 @@
 //                                   ahead (it skips only tiles above the diagonal)
 //   sparse    4*d*E_mask*heads      the attended entries only
 //   linear    FAVOR+ count          see linear_attention_flops
+// --decode times one decode step instead of a prefill: the last token's query over N cached keys
+// for the exact methods, one step() of a LinearAttentionState already holding N-1 tokens for linear.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
