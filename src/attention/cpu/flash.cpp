@@ -178,7 +178,17 @@ void block_step(const Plan& pl, Scratch& sc, float* q, float* o, float* m, float
     if (cap > 0.f)
       for (int64_t c = c_lo; c < c_hi; ++c) sr[c] = cap * std::tanh(sr[c] / cap);
   }
-  if (exact) {
+  if (exact && tile::mask_is_interval(p.mask)) {
+    // Interval masks: each row keeps the columns of its [lo, hi] only; no per-key predicate.
+    for (int64_t r = 0; r < Mb; ++r) {
+      int64_t lo, hi;
+      tile::mask_interval(p.mask, i_lo + (g0 + r) / G, lo, hi);
+      const int64_t a = std::clamp<int64_t>(lo - k0, c_lo, c_hi), b = std::clamp<int64_t>(hi - k0 + 1, a, c_hi);
+      float* sr = s + r * kBc;
+      for (int64_t c = c_lo; c < a; ++c) sr[c] = tile::kNegInf;
+      for (int64_t c = b; c < c_hi; ++c) sr[c] = tile::kNegInf;
+    }
+  } else if (exact) {
     // The G heads of a query position share its mask row.
     for (int64_t r = 0; r < Mb;) {
       const int64_t qi = (g0 + r) / G, rows = std::min(Mb - r, G - (g0 + r) % G);
@@ -266,8 +276,19 @@ void run_item(const Plan& pl, Scratch& sc, const Item& it) {
   }
   for (int64_t i = 0; i < npos * G * Dp; ++i) sc.o[i] = 0.f;
 
+  // sparse with an interval mask (window, causal): the item's queries see keys in
+  // [lo(i_first), hi(i_last)] only, so the tile loop starts and ends there instead of asking
+  // mask_tile about every tile of a long history (~3% of a w = 256 window at N = 8192).
+  int64_t k_begin = 0, k_end = kv_len;
+  if (pl.skip_empty && tile::mask_is_interval(p.mask)) {
+    int64_t lo, hi, unused;
+    tile::mask_interval(p.mask, i_first, lo, unused);
+    tile::mask_interval(p.mask, i_last, unused, hi);
+    k_begin = std::max<int64_t>(lo, 0) / kBc * kBc;
+    k_end = std::min<int64_t>(kv_len, std::max<int64_t>(hi + 1, 0));
+  }
   TileState st[kMaxSub];
-  for (int64_t k0 = 0; k0 < kv_len; k0 += kBc) {
+  for (int64_t k0 = k_begin; k0 < k_end; k0 += kBc) {
     const int64_t nc = std::min<int64_t>(kBc, kv_len - k0);
     const int64_t k_hi = k0 + nc - 1;
     bool any = false;
