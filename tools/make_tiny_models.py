@@ -10,6 +10,8 @@ every position. eft's tests (tests/model) load the same files and must reproduce
 
 Needs torch, transformers and safetensors (CPU wheels are enough). Output per model:
     OUT_DIR/<name>/config.json, model.safetensors
+    OUT_DIR/<name>/tokenizer.json  a byte-level BPE of 512 tokens trained on a few sentences (so
+                                   `eft run -m OUT_DIR/<name> -p TEXT` works end to end)
     OUT_DIR/<name>/golden.json   {"prompts": [[ids...], ...], "vocab": V, "transformers": version}
     OUT_DIR/<name>/logits_<i>.f32  little-endian float32 [len(prompt_i), V]
 """
@@ -40,6 +42,29 @@ def common(**kw):
                 pad_token_id=0)
     base.update(kw)
     return base
+
+
+# Text for the tiny tokenizer: any few sentences will do; the golden logits use token ids.
+CORPUS = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Once upon a time there was a small model that could only say a few words.",
+    "Attention is all you need, said the paper, and the cache made decoding fast.",
+    "def add(a, b):\n    return a + b\n",
+    "Numbers: 0 1 2 3 4 5 6 7 8 9 10 100 1000.",
+] * 20
+
+
+def tiny_tokenizer():
+    """Byte-level BPE (GPT-2 style) with <pad>=0, <s>=1, </s>=2 and 509 more tokens."""
+    from tokenizers import Tokenizer, decoders, models as tmodels, pre_tokenizers, trainers
+    tok = Tokenizer(tmodels.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=VOCAB, special_tokens=["<pad>", "<s>", "</s>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train_from_iterator(CORPUS, trainer)
+    assert tok.get_vocab_size() <= VOCAB, tok.get_vocab_size()
+    return tok
 
 
 def models():
@@ -82,6 +107,7 @@ def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "tests",
                                                                "fixtures", "tiny")
     torch.manual_seed(0)
+    tok = tiny_tokenizer()
     for name, cls, cfg in models():
         cfg._attn_implementation = "eager"
         model = cls(cfg).eval().float()
@@ -89,6 +115,7 @@ def main():
         d = os.path.join(out, name)
         os.makedirs(d, exist_ok=True)
         model.save_pretrained(d, safe_serialization=True)
+        tok.save(os.path.join(d, "tokenizer.json"))
         for extra in ("generation_config.json",):
             p = os.path.join(d, extra)
             if os.path.exists(p):

@@ -31,7 +31,7 @@ void chat(const ChatArgs& a) {
   const std::string path = a.model.empty() ? default_model_path() : a.model;
   std::shared_ptr<ModelFile> file(open_model_file(path));
   auto model = Model::load(file);
-  auto tok = tokenizer_from_model_file(*file);
+  auto tok = load_tokenizer(*file);
   Generator gen(*model, tok.get());
   GenerateOptions o;
   o.max_tokens = a.n;

@@ -53,7 +53,7 @@ void run(const RunArgs& a) {
   std::shared_ptr<ModelFile> file(open_model_file(path));
   std::fprintf(stderr, "eft: loading %s\n", path.c_str());
   auto model = Model::load(file);
-  auto tok = tokenizer_from_model_file(*file);
+  auto tok = load_tokenizer(*file);
   const ModelConfig& c = model->config();
   std::fprintf(stderr, "eft: %s, %d layers, hidden %d, heads %d (kv %d), vocab %d\n", c.arch.c_str(), c.n_layers,
                c.hidden, c.n_heads, c.n_kv_heads, c.vocab);

@@ -96,6 +96,9 @@ class StopStringFilter {
   bool stopped_ = false;
 };
 
+// The model's tokenizer: from GGUF metadata, or the tokenizer.json beside safetensors weights.
+std::unique_ptr<Tokenizer> load_tokenizer(const ModelFile& f);
+
 // The default model (SmolLM2-135M-Instruct Q4_1): the cached file under $EFT_CACHE or
 // ~/.cache/eft, else fetched by tools/fetch_models.sh (found through $EFT_ROOT, beside the
 // executable, or in the source tree this was built from). Throws naming what it tried.

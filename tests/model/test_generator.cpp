@@ -2,6 +2,7 @@
 // and the stop-string filter's streaming.
 #include "eft/engine.h"
 #include "eft/error.h"
+#include "eft/model_file.h"
 #include "model/tiny_common.h"
 
 namespace eft::test {
@@ -144,6 +145,37 @@ TEST_P(TinyGen, ReusedPrefixEqualsFreshPrefill) {
   const bool windowed = *std::max_element(win.begin(), win.end()) > 0;
   EXPECT_EQ(st.reused_tokens, windowed ? 0 : 1);
   EXPECT_EQ(t_other, fresh.generate_tokens(other, of));
+}
+
+}  // namespace
+}  // namespace eft::test
+
+namespace eft::test {
+namespace {
+
+// Text in, text out on a tiny model with its tokenizer.json: the streamed pieces concatenate to
+// the decoded greedy tokens, and a stop string cuts the text before it.
+TEST(TinyText, StreamedTextEqualsDecodedTokens) {
+  std::shared_ptr<ModelFile> f(open_model_file(tiny_dir("qwen2")));
+  auto m = Model::load(f);
+  auto tok = load_tokenizer(*f);
+  Generator gen(*m, tok.get());
+  GenerateOptions o;
+  o.max_tokens = 12;
+  o.stop_at_eos = false;
+  std::string streamed;
+  const GenerateStats st = gen.generate("The quick brown fox", o, [&](const std::string& t) { streamed += t; });
+  const auto ids = tok->encode("The quick brown fox", true, true);
+  EXPECT_EQ(st.prompt_tokens, int32_t(ids.size()));
+  const auto toks = gen.generate_tokens(ids, o);
+  EXPECT_EQ(streamed, tok->decode(toks));
+  ASSERT_GE(streamed.size(), 3u);
+  // Stop at a piece of what the model says: output ends right before its first occurrence.
+  o.stop_strings = {streamed.substr(streamed.size() / 2, 2)};
+  std::string cut;
+  const GenerateStats s2 = gen.generate("The quick brown fox", o, [&](const std::string& t) { cut += t; });
+  EXPECT_EQ(cut, streamed.substr(0, streamed.find(o.stop_strings[0])));
+  EXPECT_EQ(s2.stop_reason, "stop string");
 }
 
 }  // namespace
