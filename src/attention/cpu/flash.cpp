@@ -255,7 +255,7 @@ void run_item(const Plan& pl, Scratch& sc, const Item& it) {
   // Queries scaled once here so the logits come straight out of the micro-GEMM. Row qi * G + g.
   // The group's rows of a position are G * D contiguous elements; asking for them kAhead
   // positions early keeps several misses in flight (Q rows are strided across all heads).
-  constexpr int64_t kAhead = 8;
+  constexpr int64_t kAhead = 32;
   const int64_t q_es = int64_t(dtype_size(a.q_dtype));
   auto prefetch_q = [&](int64_t qi) {
     const char* row = static_cast<const char*>(a.q) + ((q0 + r0 + qi) * pl.q_stride + h0 * D) * q_es;
