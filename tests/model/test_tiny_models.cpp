@@ -2,7 +2,9 @@
 // invariants of the forward pass: token-by-token decode == prefill, a batch == its sequences
 // alone, paged with shuffled blocks == one contiguous block, flash == standard.
 #include <algorithm>
+#include <functional>
 #include <random>
+#include <unistd.h>
 
 #include "eft/error.h"
 #include "model/tiny_common.h"
@@ -284,6 +286,44 @@ TEST(TinyLinear, RunsEndToEndWithFiniteLogits) {
     // Position 0 sees only itself: every method gives exactly softmax attention there.
     EXPECT_LT(rel_err(l.data(), g.logits[0].data(), g.vocab), 1e-4) << name;
   }
+}
+
+}  // namespace
+}  // namespace eft::test
+
+#include <filesystem>
+
+namespace eft::test {
+namespace {
+
+// A bad config.json or a tensor of the wrong shape fails at load with the file and field named.
+TEST(TinyConfig, BadConfigsNameTheFieldAndValue) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("eft_model_badcfg_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  fs::copy_file(tiny_dir("llama") + "/model.safetensors", dir / "model.safetensors",
+                fs::copy_options::overwrite_existing);
+  std::ifstream in(tiny_dir("llama") + "/config.json");
+  const nlohmann::json good = nlohmann::json::parse(in);
+  auto expect_error = [&](const std::function<void(nlohmann::json&)>& mutate, const std::string& needle) {
+    nlohmann::json j = good;
+    mutate(j);
+    std::ofstream(dir / "config.json") << j.dump();
+    try {
+      Model::load(dir.string());
+      ADD_FAILURE() << "no error; expected one mentioning '" << needle << "'";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  expect_error([](auto& j) { j["model_type"] = "gpt_neox"; }, "gpt_neox");
+  expect_error([](auto& j) { j.erase("hidden_size"); }, "hidden_size");
+  expect_error([](auto& j) { j["num_key_value_heads"] = 3; }, "head_count_kv (3)");
+  expect_error([](auto& j) { j["num_hidden_layers"] = 3; }, "model.layers.2");
+  expect_error([](auto& j) { j["intermediate_size"] = 96; }, "mlp.gate_proj.weight has shape [128, 64]");
+  expect_error([](auto& j) { j["rms_norm_eps"] = -1.0; }, "rms_norm_eps");
+  expect_error([](auto& j) { j["vocab_size"] = 0; }, "vocab_size = 0");
+  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -39,9 +39,13 @@ void gemma3_gguf(const ModelFile& f, const std::string& p, ModelConfig& c) {
   check(w > 0 && w < (1ll << 30), "{}: {} = {} is out of range", f.path(), wk, w);
   int32_t pattern = kDefaultPattern;
   const std::string pk = p + "attention.sliding_window_pattern";
-  if (f.has(pk) && std::holds_alternative<int64_t>(f.metadata().at(pk).v)) pattern = int32_t(f.get_int(pk));
-  check(pattern > 0, "{}: {} = {} is out of range", f.path(), pk, pattern);
-  if (f.has(pk) && std::holds_alternative<MetaValue::Array>(f.metadata().at(pk).v)) {
+  const bool per_layer = f.has(pk) && std::holds_alternative<MetaValue::Array>(f.metadata().at(pk).v);
+  if (f.has(pk) && !per_layer) {
+    const int64_t v = f.get_int(pk);
+    check(v > 0 && v <= c.n_layers, "{}: {} = {} is out of range (1 .. {})", f.path(), pk, v, c.n_layers);
+    pattern = int32_t(v);
+  }
+  if (per_layer) {
     // Newer converters write one flag per layer (true = sliding window).
     const auto& arr = f.get_array(pk);
     check(std::holds_alternative<std::vector<bool>>(arr), "{}: {} is not an array of booleans", f.path(), pk);
