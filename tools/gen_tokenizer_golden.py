@@ -377,7 +377,9 @@ def hf_fixture(layout, corpus):
     if layout == "gpt2":
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     else:
-        pattern = LLAMA3_SPLIT if layout == "llama3" else QWEN2_SPLIT
+        from transformers.integrations.gguf import gguf_tokenizer_mapping as m
+        pattern = {"llama3": LLAMA3_SPLIT, "qwen2": QWEN2_SPLIT, "tekken": m._TEKKEN_SPLIT,
+                   "gpt4o": m._GPT4O_SPLIT}[layout]
         tok.pre_tokenizer = pre_tokenizers.Sequence([
             pre_tokenizers.Split(Regex(pattern), behavior="isolated", invert=False),
             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
@@ -385,6 +387,7 @@ def hf_fixture(layout, corpus):
     specials = {"llama3": ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>",
                            "<|eot_id|>"],
                 "qwen2": ["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+                "tekken": ["<s>", "</s>"], "gpt4o": ["<|endoftext|>"],
                 "gpt2": ["<|endoftext|>"]}[layout]
     trainer = trainers.BpeTrainer(vocab_size=900, special_tokens=specials, show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
@@ -594,10 +597,10 @@ def main():
                                                      "cases": nfc_cases()})
 
     corpus = train_corpus()
-    for layout in ("llama3", "qwen2", "gpt2"):
+    for layout in ("llama3", "qwen2", "gpt2", "tekken", "gpt4o"):
         tok, js = hf_fixture(layout, corpus)
         write_json(os.path.join(args.out, f"hf_{layout}.tokenizer.json"), js)
-        strings = make_strings("hf", 300)
+        strings = make_strings("hf", 300 if layout in ("llama3", "qwen2", "gpt2") else 150)
         strings += ["<|begin_of_text|>hi<|eot_id|>", "<|im_start|>user\nhi<|im_end|>", "a<think>b</think>",
                     "<|endoftext|>", "\U0001F600\U0001F600 \u4f60\u597d"]
         write_json(os.path.join(args.out, f"hf_{layout}.json"),

@@ -14,6 +14,12 @@ const char* const kLlama3Pattern =
 const char* const kQwen2Pattern =
     R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 const char* const kDigitPattern = R"(\p{N})";
+// Mistral's Tekken: case-aware words, single digits.
+const char* const kTekkenPattern =
+    R"([^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+// GPT-4o / Llama 4: case-aware words with contractions attached, digits in threes.
+const char* const kGpt4oPattern =
+    R"([^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 
 namespace {
 pcre2_code* code_of(void* p) { return static_cast<pcre2_code*>(p); }
@@ -101,8 +107,10 @@ PreTokenizer pre_tokenizer_for_gguf(const std::string& pre, const std::string& f
       pre == "dbrx" || pre == "pixtral")
     return PreTokenizer({kLlama3Pattern});
   if (pre == "qwen2" || pre == "deepseek-r1-qwen" || pre == "megrez") return PreTokenizer({kQwen2Pattern});
+  if (pre == "tekken") return PreTokenizer({kTekkenPattern});
+  if (pre == "gpt-4o" || pre == "llama4") return PreTokenizer({kGpt4oPattern});
   fail("{}: tokenizer.ggml.pre = '{}' is not a pre-tokenizer eft knows (gpt2, default, smollm, llama-bpe, "
-       "qwen2 and aliases)",
+       "qwen2, tekken, gpt-4o and aliases)",
        file, pre);
 }
 

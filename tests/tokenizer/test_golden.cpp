@@ -186,6 +186,8 @@ void hf_golden(const std::string& fixture) {
 TEST(Golden, HfJsonLlama3) { hf_golden("hf_llama3.json"); }
 TEST(Golden, HfJsonQwen2) { hf_golden("hf_qwen2.json"); }
 TEST(Golden, HfJsonGpt2) { hf_golden("hf_gpt2.json"); }
+TEST(Golden, HfJsonTekken) { hf_golden("hf_tekken.json"); }
+TEST(Golden, HfJsonGpt4o) { hf_golden("hf_gpt4o.json"); }
 // SentencePiece-style tokenizer.json layouts (byte fallback, "▁" spaces).
 TEST(Golden, HfJsonSpmLlamaMetaspace) { hf_golden("hf_spm_llama.json"); }
 TEST(Golden, HfJsonSpmLlamaLegacyNormalizer) { hf_golden("hf_spm_legacy.json"); }
@@ -235,6 +237,8 @@ void gguf_pre_golden(const std::string& fixture, const std::string& pre) {
 TEST(Golden, GgufPreLlama3) { gguf_pre_golden("hf_llama3.json", "llama-bpe"); }
 TEST(Golden, GgufPreQwen2) { gguf_pre_golden("hf_qwen2.json", "qwen2"); }
 TEST(Golden, GgufPreGpt2) { gguf_pre_golden("hf_gpt2.json", "gpt2"); }
+TEST(Golden, GgufPreTekken) { gguf_pre_golden("hf_tekken.json", "tekken"); }
+TEST(Golden, GgufPreGpt4o) { gguf_pre_golden("hf_gpt4o.json", "gpt-4o"); }
 
 void chat_golden(const std::string& fixture, const std::function<void(test::MemModelFile&, const json&)>& setup) {
   const json fx = load(fixture);

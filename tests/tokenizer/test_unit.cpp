@@ -94,6 +94,16 @@ TEST(ByteLevelBpe, Llama3TakesWholeWordsFromTheVocabulary) {
   EXPECT_EQ(llama3->encode("abcd", false, false), (std::vector<int32_t>{v.id("ab"), 'c', 'd'}));
 }
 
+TEST(ByteLevelBpe, EveryKnownPreTokenizerName) {
+  ByteVocab v({"ab"});
+  const std::string text = "Hello WORLD it's 12345 a\tb\n\n  x/y \xC3\xA9t\xC3\xA9";
+  for (const char* pre : {"default", "gpt2", "smollm", "llama-bpe", "llama3", "llama-v3", "falcon3", "smaug-bpe",
+                          "dbrx", "pixtral", "qwen2", "deepseek-r1-qwen", "megrez", "tekken", "gpt-4o", "llama4"}) {
+    auto t = byte_level(v, {"a b"}, pre);
+    EXPECT_EQ(t->decode(t->encode(text, false, false)), text) << pre;
+  }
+}
+
 TEST(ByteLevelBpe, SpecialTokensOnlyWithParseSpecial) {
   ByteVocab v({});
   auto t = byte_level(v, {}, "gpt2", /*add_bos=*/true);
