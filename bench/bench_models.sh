@@ -29,6 +29,7 @@ readers in distant places could study the same text. In the centuries that follo
 
 echo "# eft model benchmarks — $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "# CPU: $(lscpu | sed -n 's/^Model name: *//p') ($(nproc) cores); threads=$THREADS; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset} (on a loaded machine, passive avoids OpenMP spin-waits stalling on descheduled threads)"
 echo "# eft: $EFT ($(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')); N=$N generated tokens, greedy; median of $REPEATS"
 echo
 
