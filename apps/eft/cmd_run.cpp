@@ -40,11 +40,11 @@ void print_stats(const GenerateStats& s, const std::string& method, bool cache) 
                "prompt:     %d tokens in %.3f s = %.1f tok/s (CPU %.3f s)\n"
                "generation: %d tokens in %.3f s = %.1f tok/s (CPU %.3f s; after the first; stop: %s)\n"
                "time to first token: %.3f s   attention: %s   KV cache: %s   threads: %d\n"
-               "memory: weights %s, KV cache %s (%s/token), workspace %s\n",
+               "memory: weights %s, KV cache %s (%s in use; %s/token), workspace %s\n",
                s.prompt_tokens, s.prompt_seconds, s.prompt_tok_per_s(), s.prompt_cpu_seconds, s.generated_tokens,
                s.generate_seconds, s.gen_tok_per_s(), s.generate_cpu_seconds, s.stop_reason.c_str(), s.ttft_seconds, method.c_str(),
                cache ? "on" : "off (prefix recomputed every step)", num_threads(), mib(s.weights_bytes).c_str(),
-               mib(s.kv_cache_bytes).c_str(), fmt::format("{:.1f} KiB", s.kv_bytes_per_token / 1024.0).c_str(),
+               mib(s.kv_cache_bytes).c_str(), mib(s.kv_used_bytes).c_str(), fmt::format("{:.1f} KiB", s.kv_bytes_per_token / 1024.0).c_str(),
                mib(s.workspace_bytes).c_str());
 }
 

@@ -46,6 +46,7 @@ struct GenerateStats {
   std::string stop_reason;        // "stop token", "stop string", "max tokens"
   int64_t weights_bytes = 0;      // mapped matrices + f32 norms/biases
   int64_t kv_cache_bytes = 0;     // the pool allocated for this request
+  int64_t kv_used_bytes = 0;      // pages in use at the end (sliding-window layers release theirs)
   int64_t kv_bytes_per_token = 0;
   int64_t workspace_bytes = 0;    // activation buffers
   double prompt_tok_per_s() const { return prompt_seconds > 0 ? prompt_tokens / prompt_seconds : 0; }

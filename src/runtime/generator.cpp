@@ -182,6 +182,7 @@ std::vector<int32_t> Generator::generate_tokens(const std::vector<int32_t>& prom
       memory_stats(Device::cpu).peak - mem_before - (new_pool ? cache->pool_bytes() : 0);
   st.workspace_bytes = m.workspace + std::max<int64_t>(0, transient);
   st.kv_cache_bytes = cache->pool_bytes();
+  st.kv_used_bytes = cache->memory().used_bytes;
   st.kv_bytes_per_token = cache->bytes_per_token();
   if (keep) kept_tokens_.assign(history.begin(), history.begin() + cache->length(seq));
   if (stats) *stats = st;
