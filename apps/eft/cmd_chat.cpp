@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "commands.h"
+#include "load_progress.h"
 #include "eft/engine.h"
 #include "eft/error.h"
 #include "eft/model_file.h"
@@ -30,6 +31,7 @@ struct ChatArgs {
 void chat(const ChatArgs& a) {
   const std::string path = a.model.empty() ? default_model_path() : a.model;
   std::shared_ptr<ModelFile> file(open_model_file(path));
+  load_with_progress(*file);
   auto model = Model::load(file);
   auto tok = load_tokenizer(*file);
   Generator gen(*model, tok.get());

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "commands.h"
+#include "load_progress.h"
 #include "eft/engine.h"
 #include "eft/error.h"
 #include "eft/model_file.h"
@@ -52,6 +53,7 @@ void run(const RunArgs& a) {
   const std::string path = a.model.empty() ? default_model_path() : a.model;
   std::shared_ptr<ModelFile> file(open_model_file(path));
   std::fprintf(stderr, "eft: loading %s\n", path.c_str());
+  load_with_progress(*file);
   auto model = Model::load(file);
   auto tok = load_tokenizer(*file);
   const ModelConfig& c = model->config();
