@@ -6,6 +6,7 @@
 
 #include "commands.h"
 #include "load_progress.h"
+#include "sampling_options.h"
 #include "eft/engine.h"
 #include "eft/error.h"
 #include "eft/model_file.h"
@@ -14,16 +15,22 @@
 namespace eft::cli {
 namespace {
 
+// A chat wants varied replies: sample rather than decode greedily.
+SamplerParams chat_sampling() {
+  SamplerParams s;
+  s.temperature = 0.7f;
+  s.top_k = 40;
+  s.top_p = 0.95f;
+  s.min_p = 0.05f;
+  s.repetition_penalty = 1.1f;
+  return s;
+}
+
 struct ChatArgs {
   std::string model;
   std::string system;
   int32_t n = 512;
-  float temp = 0.7f;
-  int32_t top_k = 40;
-  float top_p = 0.95f;
-  float min_p = 0.05f;
-  float repeat_penalty = 1.1f;
-  uint64_t seed = 0;
+  SamplerParams sampling = chat_sampling();
   std::string attention = "flash";
   bool stats = false;
 };
@@ -37,12 +44,7 @@ void chat(const ChatArgs& a) {
   Generator gen(*model, tok.get());
   GenerateOptions o;
   o.max_tokens = a.n;
-  o.sampling.temperature = a.temp;
-  o.sampling.top_k = a.top_k;
-  o.sampling.top_p = a.top_p;
-  o.sampling.min_p = a.min_p;
-  o.sampling.repetition_penalty = a.repeat_penalty;
-  o.sampling.seed = a.seed;
+  o.sampling = a.sampling;
   o.forward.method = method_from_name(a.attention);
   o.reuse_prefix = true;  // each turn prefills only what the cache does not hold yet
   std::vector<ChatMessage> msgs;
@@ -81,14 +83,8 @@ CommandRegistrar reg([](CLI::App& app) {
   sc->add_option("-m,--model", a->model, "model file (default: fetched SmolLM2-135M-Instruct)");
   sc->add_option("--system", a->system, "system message");
   sc->add_option("-n,--n-predict", a->n, "most tokens per reply")->check(CLI::Range(1, 1 << 20));
-  sc->add_option("--temp", a->temp, "temperature (0 = greedy)")->check(CLI::Range(0.0, 100.0));
-  sc->add_option("--top-k", a->top_k, "top-k (0 = off)")->check(CLI::Range(0, 1 << 24));
-  sc->add_option("--top-p", a->top_p, "top-p (1 = off)")->check(CLI::Range(0.0, 1.0));
-  sc->add_option("--min-p", a->min_p, "min-p (0 = off)")->check(CLI::Range(0.0, 1.0));
-  sc->add_option("--repeat-penalty", a->repeat_penalty, "repetition penalty (1 = off)")->check(CLI::Range(0.0, 100.0));
-  sc->add_option("--seed", a->seed, "sampling seed");
-  sc->add_option("--attention", a->attention, "standard | flash | sparse | linear")
-      ->check(CLI::IsMember({"standard", "flash", "sparse", "linear"}));
+  add_sampler_options(sc, a->sampling);
+  add_attention_option(sc, a->attention);
   sc->add_flag("--stats", a->stats, "print tok/s after each reply");
   sc->callback([a] { chat(*a); });
 });

@@ -5,6 +5,7 @@
 
 #include "commands.h"
 #include "load_progress.h"
+#include "sampling_options.h"
 #include "eft/engine.h"
 #include "eft/error.h"
 #include "eft/model_file.h"
@@ -18,12 +19,7 @@ struct RunArgs {
   std::string model;
   std::string prompt;
   int32_t n = 128;
-  float temp = 0.f;
-  int32_t top_k = 0;
-  float top_p = 1.f;
-  float min_p = 0.f;
-  float repeat_penalty = 1.f;
-  uint64_t seed = 0;
+  SamplerParams sampling;  // defaults: greedy
   std::string attention = "flash";
   bool no_kv_cache = false;
   int32_t block_size = 16;
@@ -62,12 +58,7 @@ void run(const RunArgs& a) {
 
   GenerateOptions o;
   o.max_tokens = a.n;
-  o.sampling.temperature = a.temp;
-  o.sampling.top_k = a.top_k;
-  o.sampling.top_p = a.top_p;
-  o.sampling.min_p = a.min_p;
-  o.sampling.repetition_penalty = a.repeat_penalty;
-  o.sampling.seed = a.seed;
+  o.sampling = a.sampling;
   o.stop_strings = a.stop;
   o.use_kv_cache = !a.no_kv_cache;
   o.block_size = a.block_size;
@@ -99,16 +90,10 @@ void run(const RunArgs& a) {
   print_stats(s, a.attention, o.use_kv_cache);
 }
 
-void add_sampling_options(CLI::App* sc, RunArgs& a) {
+void add_generation_options(CLI::App* sc, RunArgs& a) {
   sc->add_option("-n,--n-predict", a.n, "tokens to generate")->check(CLI::Range(0, 1 << 20));
-  sc->add_option("--temp", a.temp, "temperature (0 = greedy)")->check(CLI::Range(0.0, 100.0));
-  sc->add_option("--top-k", a.top_k, "top-k (0 = off)")->check(CLI::Range(0, 1 << 24));
-  sc->add_option("--top-p", a.top_p, "top-p (1 = off)")->check(CLI::Range(0.0, 1.0));
-  sc->add_option("--min-p", a.min_p, "min-p (0 = off)")->check(CLI::Range(0.0, 1.0));
-  sc->add_option("--repeat-penalty", a.repeat_penalty, "repetition penalty (1 = off)")->check(CLI::Range(0.0, 100.0));
-  sc->add_option("--seed", a.seed, "sampling seed");
-  sc->add_option("--attention", a.attention, "attention method: standard | flash | sparse | linear")
-      ->check(CLI::IsMember({"standard", "flash", "sparse", "linear"}));
+  add_sampler_options(sc, a.sampling);
+  add_attention_option(sc, a.attention);
   sc->add_flag("--no-kv-cache", a.no_kv_cache, "recompute the whole prefix at every step (the baseline)");
   sc->add_option("--block-size", a.block_size, "KV cache block size in tokens")->check(CLI::Range(1, 4096));
   sc->add_option("--kv-dtype", a.kv_dtype, "KV cache element type: f32 | f16 | bf16")
@@ -126,7 +111,7 @@ CommandRegistrar reg([](CLI::App& app) {
   sc->add_option("-m,--model", a->model, "GGUF file, safetensors file or directory (default: fetched SmolLM2)");
   sc->add_option("-p,--prompt", a->prompt, "prompt text")->required();
   sc->add_flag("--chat", a->chat, "wrap the prompt in the model's chat template as one user turn");
-  add_sampling_options(sc, *a);
+  add_generation_options(sc, *a);
   sc->callback([a] { run(*a); });
 });
 
