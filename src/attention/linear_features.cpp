@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "eft/error.h"
+#include "attention/cpu/tile_math.h"  // exp_f32: the vectorizable exp shared with flash
 #include "eft/linear_attention.h"
 
 namespace eft::favor {
@@ -113,36 +114,9 @@ FeatureMap make_feature_map(const AttentionParams& p) {
   return f;
 }
 
-namespace {
-// exp(x) for x <= ~0 (arguments are always exponent - running max). Cody-Waite reduction
-// x = n ln2 + r, |r| <= ln2/2, then a degree-7 Taylor polynomial (truncation ~1e-8 relative) and
-// 2^n through the exponent bits. Plain arithmetic so that GCC vectorizes the calling loop.
-inline float exp_small(float x) {
-  const bool under = x < -87.0f;
-  float xc = x < -87.0f ? -87.0f : x;
-  xc = xc > 88.0f ? 88.0f : xc;
-  // n = round(x / ln2) by the 1.5 * 2^23 trick (adding it pushes the fraction out of the mantissa):
-  // no floor()/lrint() call, so the loop vectorizes.
-  const float big = 12582912.0f;
-  const float n = (xc * 1.44269504088896341f + big) - big;
-  float r = xc - n * 0.693145751953125f;  // ln2 split in a high part exact in float ...
-  r = r - n * 1.42860682030941723212e-6f;  // ... and the rest
-  float p = 1.f / 5040.f;
-  p = p * r + 1.f / 720.f;
-  p = p * r + 1.f / 120.f;
-  p = p * r + 1.f / 24.f;
-  p = p * r + 1.f / 6.f;
-  p = p * r + 0.5f;
-  p = p * r + 1.f;
-  p = p * r + 1.f;
-  const float scale = std::bit_cast<float>(uint32_t(int32_t(n) + 127) << 23);
-  return under ? 0.f : p * scale;
-}
-}  // namespace
-
 void exp_shifted(float* y, int64_t n, float a) {
 #pragma omp simd
-  for (int64_t i = 0; i < n; ++i) y[i] = exp_small(y[i] - a);
+  for (int64_t i = 0; i < n; ++i) y[i] = cpu::tile::exp_f32(y[i] - a);
 }
 
 namespace {
