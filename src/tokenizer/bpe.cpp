@@ -28,15 +28,7 @@ ByteLevelBpe::ByteLevelBpe(BpeParams p)
     auto it = spelled_to_id_.find(spell[b]);
     byte_id_[b] = it == spelled_to_id_.end() ? -1 : it->second;
   }
-  merges_.reserve(p.merges.size() * 2);
-  for (size_t r = 0; r < p.merges.size(); ++r) {
-    const auto& [a, b] = p.merges[r];
-    auto ia = spelled_to_id_.find(a), ib = spelled_to_id_.find(b), im = spelled_to_id_.find(a + b);
-    check(ia != spelled_to_id_.end() && ib != spelled_to_id_.end() && im != spelled_to_id_.end(),
-          "{}: merge {} ('{}' '{}') uses a token that is not in the vocabulary", source_, r, a, b);
-    // A pair listed twice keeps its later rank, as HF's merge map (built by later-wins insertion) does.
-    merges_[pair_key(ia->second, ib->second)] = Merge{static_cast<int32_t>(r), im->second};
-  }
+  merges_.build(p.merges, [this](const std::string& piece) { return find_token(piece); }, source_);
 }
 
 int32_t ByteLevelBpe::find_token(const std::string& piece) const {
@@ -119,8 +111,7 @@ void ByteLevelBpe::merge_word(std::string_view word, std::vector<int32_t>& out) 
   std::priority_queue<Cand> heap;
   const auto push_pair = [&](int32_t left) {
     if (left < 0 || sym[left].next < 0) return;
-    auto it = merges_.find(pair_key(sym[left].id, sym[sym[left].next].id));
-    if (it != merges_.end()) heap.push({it->second.rank, left, it->second.merged});
+    if (const auto* m = merges_.find(sym[left].id, sym[sym[left].next].id)) heap.push({m->rank, left, m->merged});
   };
   for (int32_t i = 0; i + 1 < static_cast<int32_t>(sym.size()); ++i) push_pair(i);
 
@@ -130,8 +121,8 @@ void ByteLevelBpe::merge_word(std::string_view word, std::vector<int32_t>& out) 
     Sym& left = sym[c.pos];
     if (left.id < 0 || left.next < 0) continue;
     Sym& right = sym[left.next];
-    auto it = merges_.find(pair_key(left.id, right.id));
-    if (it == merges_.end() || it->second.merged != c.merged) continue;  // stale
+    const auto* m = merges_.find(left.id, right.id);
+    if (!m || m->merged != c.merged) continue;  // stale
     left.id = c.merged;
     right.id = -1;
     left.next = right.next;

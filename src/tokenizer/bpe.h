@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "tokenizer/regex_split.h"
+#include "tokenizer/merge_table.h"
 #include "tokenizer/vocab.h"
 
 namespace eft::tok {
@@ -38,12 +39,7 @@ class ByteLevelBpe : public VocabTokenizer {
   void encode_word(std::string_view word, std::vector<int32_t>& out) const;
   void merge_word(std::string_view word, std::vector<int32_t>& out) const;
 
-  struct Merge {
-    int32_t rank;
-    int32_t merged;
-  };
-  static uint64_t pair_key(int32_t a, int32_t b) { return (static_cast<uint64_t>(a) << 32) | static_cast<uint32_t>(b); }
-  std::unordered_map<uint64_t, Merge> merges_;
+  MergeTable merges_;
   std::unordered_map<std::string, int32_t> spelled_to_id_;  // byte-level spelling -> id
   std::array<int32_t, 256> byte_id_;                        // id of each byte's one-character token, -1 if none
   PreTokenizer pre_;

@@ -78,15 +78,7 @@ SentencePieceBpe::SentencePieceBpe(SpmParams p)
     }
     piece_to_id_.emplace(piece, id);  // first id wins for duplicate pieces
   }
-  merges_.reserve(p.merges.size() * 2);
-  for (size_t r = 0; r < p.merges.size(); ++r) {
-    const auto& [a, b] = p.merges[r];
-    auto ia = piece_to_id_.find(a), ib = piece_to_id_.find(b), im = piece_to_id_.find(std::string_view(a + b));
-    check(ia != piece_to_id_.end() && ib != piece_to_id_.end() && im != piece_to_id_.end(),
-          "{}: merge {} ('{}' '{}') uses a token that is not in the vocabulary", source_, r, a, b);
-    // A pair listed twice keeps its later rank, as HF's merge map does.
-    merges_[pair_key(ia->second, ib->second)] = Merge{static_cast<int32_t>(r), im->second};
-  }
+  merges_.build(p.merges, [this](const std::string& piece) { return find_token(piece); }, source_);
 }
 
 int32_t SentencePieceBpe::find_token(const std::string& piece) const {
@@ -213,8 +205,8 @@ void SentencePieceBpe::encode_word(std::string_view norm, std::vector<int32_t>& 
     if (r.fallback) return;
     if (!merges_.empty()) {
       // Explicit ranks: lowest first; the other keys tie, so position decides among equals.
-      auto m = merges_.find(pair_key(l.id, r.id));
-      if (m != merges_.end()) heap.push({-static_cast<float>(m->second.rank), 0, 0, m->second.merged, left, l.len, r.len});
+      if (const auto* m = merges_.find(l.id, r.id))
+        heap.push({-static_cast<float>(m->rank), 0, 0, m->merged, left, l.len, r.len});
       return;
     }
     std::string_view joined = nv.substr(l.start, l.len + r.len);

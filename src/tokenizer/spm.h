@@ -13,6 +13,7 @@
 #include <array>
 #include <unordered_map>
 
+#include "tokenizer/merge_table.h"
 #include "tokenizer/vocab.h"
 
 namespace eft::tok {
@@ -55,10 +56,6 @@ class SentencePieceBpe : public VocabTokenizer {
   bool mergeable_target(int32_t id) const;
   void encode_word(std::string_view word, std::vector<int32_t>& out) const;
 
-  struct Merge {
-    int32_t rank, merged;
-  };
-  static uint64_t pair_key(int32_t a, int32_t b) { return (static_cast<uint64_t>(a) << 32) | static_cast<uint32_t>(b); }
 
   // Looked up by string_view (heterogeneous lookup) so the merge loop allocates nothing.
   struct SvHash {
@@ -66,7 +63,7 @@ class SentencePieceBpe : public VocabTokenizer {
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
   std::unordered_map<std::string, int32_t, SvHash, std::equal_to<>> piece_to_id_;  // spaces spelled "▁"
-  std::unordered_map<uint64_t, Merge> merges_;            // explicit merges only
+  MergeTable merges_;            // explicit merges only
   std::vector<float> scores_;
   std::array<int32_t, 256> byte_id_;  // <0xXX> token per byte, -1 if absent
   bool priority_by_id_, ignore_merges_, split_words_, strip_leading_space_, byte_fallback_, nfc_;
