@@ -1,6 +1,6 @@
 // Linear attention (FAVOR+, m = 256 features) against flash attention on the GPU, over N.
 //
-//   bench_linear_cuda [--csv FILE] [--max-n N]
+//   bench_linear_cuda [--csv FILE] [--max-n N] [--n N]     (--n: that length only, e.g. under ncu)
 //
 // Prefill: causal, 1 sequence x 16 heads x N tokens x D = 128, bf16 in and out: our linear prefill
 // (plan_linear_attention + linear_attention) against our flash prefill (plan_attention +
@@ -178,12 +178,13 @@ Row measure(int n) {
 
 int main(int argc, char** argv) {
   FILE* csv = nullptr;
-  int max_n = 65536;
+  int max_n = 65536, min_n = 1024;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--csv") && i + 1 < argc) csv = std::fopen(argv[++i], "w");
     else if (!std::strcmp(argv[i], "--max-n") && i + 1 < argc) max_n = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--n") && i + 1 < argc) min_n = max_n = std::atoi(argv[++i]);
     else {
-      std::fprintf(stderr, "usage: bench_linear_cuda [--csv FILE] [--max-n N]\n");
+      std::fprintf(stderr, "usage: bench_linear_cuda [--csv FILE] [--max-n N] [--n N]\n");
       return 2;
     }
   }
@@ -198,7 +199,7 @@ int main(int argc, char** argv) {
               "lin dec us", "flash dec us", "runs", "splits", "ws MB");
   if (csv) std::fprintf(csv, "n,linear_prefill_ms,flash_prefill_ms,linear_decode_us,flash_decode_us,runs,splits,workspace_mb\n");
   std::vector<Row> rows;
-  for (int n = 1024; n <= max_n; n *= 2) {
+  for (int n = min_n; n <= max_n; n *= 2) {
     const Row r = measure(n);
     rows.push_back(r);
     std::printf("%7d | %12.4f %12.4f %8.3f | %12.2f %12.2f | %5d %6d %10.1f\n", r.n, r.lin_prefill, r.flash_prefill,

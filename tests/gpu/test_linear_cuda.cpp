@@ -378,14 +378,17 @@ TEST(CudaLinearValidation, PlanShapes) {
   a.batch.q_start = q_start.data();
   a.batch.kv_len = kv_len.data();
   a.kv.kv_start = kv_start.data();
-  // 16 KV heads x 2 column tiles = 32 CTAs per run: 9 runs fill ~2 CTAs on each of 132 SMs.
+  // 16 KV heads x 2 column tiles = 32 CTAs per run, 2048 chunks: the planner minimises
+  // waves x (chunks per run + runs); 4 runs = one wave of 128 CTAs on 132 SMs (516 steps).
   LinearAttentionPlan plan = cuda::plan_linear_attention(c.params, a, {.sm_count = 132});
   EXPECT_EQ(plan.d_tiles, 2);
-  EXPECT_EQ(plan.segments, 9);
+  auto cost = [](int64_t s) { return (32 * s + 131) / 132 * ((2048 + s - 1) / s + s); };
+  for (int64_t s = 1; s <= 64; ++s) EXPECT_LE(cost(plan.segments), cost(s)) << s;
+  EXPECT_EQ(plan.segments, 4);
   EXPECT_TRUE(plan.causal);
   EXPECT_EQ(plan.kv_rows, 65536);
   // uq and uk: 65536 x 16 x 256 floats each, plus the run states.
-  EXPECT_GE(plan.workspace_bytes, size_t(2) * 65536 * 16 * 256 * 4 + size_t(9) * 16 * 256 * 128 * 4);
+  EXPECT_GE(plan.workspace_bytes, size_t(2) * 65536 * 16 * 256 * 4 + size_t(plan.segments) * 16 * 256 * 128 * 4);
   // Forced runs are clamped to the chunks of the longest sequence.
   AttnCase d = small_linear();  // longest sequence 20 keys: one chunk
   plan = cuda::plan_linear_attention(d.params, d.args(), {.segments = 7});

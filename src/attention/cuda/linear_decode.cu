@@ -27,6 +27,9 @@ __device__ float warp_sum(float x) {
 }
 
 // u[r] = xs (w_r . x) - xs^2 |x|^2 / 2 - ln(m)/2 for r < m (x in shared memory, f32); returns max u.
+// A warp computes kRowsAtOnce features at a time (lanes split d), so that many rows' loads of W are
+// in flight together instead of one latency per feature.
+constexpr int kRowsAtOnce = 8;
 __device__ float exponents(const LinearDecodeParams& p, const float* x, float* u, float* red) {
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   float sq = 0.f;
@@ -34,14 +37,22 @@ __device__ float exponents(const LinearDecodeParams& p, const float* x, float* u
   sq = warp_sum(sq);  // every warp computes |x|^2 itself: no extra barrier
   const float bias = -0.5f * sq * p.x_scale * p.x_scale - 0.5f * logf(float(p.m));
   float mx = -INFINITY;
-  for (int r = warp; r < p.m; r += kWarps) {
-    const float* wr = p.w + int64_t(r) * p.d;
-    float dot = 0.f;
-    for (int c = lane; c < p.d; c += 32) dot += __ldg(wr + c) * x[c];
-    dot = warp_sum(dot);
-    const float ur = dot * p.x_scale + bias;
-    if (lane == 0) u[r] = ur;
-    mx = fmaxf(mx, ur);
+  for (int r0 = warp * kRowsAtOnce; r0 < p.m; r0 += kWarps * kRowsAtOnce) {
+    float dot[kRowsAtOnce];
+#pragma unroll
+    for (int i = 0; i < kRowsAtOnce; ++i) dot[i] = 0.f;
+    for (int c = lane; c < p.d; c += 32) {
+      const float xc = x[c];
+#pragma unroll
+      for (int i = 0; i < kRowsAtOnce; ++i)  // m is a multiple of 16: no row past the end
+        dot[i] += __ldg(p.w + int64_t(r0 + i) * p.d + c) * xc;
+    }
+#pragma unroll
+    for (int i = 0; i < kRowsAtOnce; ++i) {
+      const float ur = warp_sum(dot[i]) * p.x_scale + bias;
+      if (lane == 0) u[r0 + i] = ur;
+      mx = fmaxf(mx, ur);
+    }
   }
   __syncthreads();  // red is free, u complete
   if (lane == 0) red[warp] = mx;
@@ -76,11 +87,15 @@ __global__ void __launch_bounds__(kThreads, 1) decode_kernel(LinearDecodeParams 
   // Thread (warp, lane) owns S rows warp, warp + 8, ... at column lane of the slice.
   float sreg[kMaxRowsPerWarp];
 #pragma unroll
+  for (int i = 0; i < kMaxRowsPerWarp; ++i) {  // every load before the first store (see exponents)
+    const int r = warp + i * kWarps;
+    sreg[i] = r < m ? S[int64_t(r) * p.d + lane] : 0.f;
+  }
+#pragma unroll
   for (int i = 0; i < kMaxRowsPerWarp; ++i) {
     const int r = warp + i * kWarps;
     if (r < m) {
-      const float phik = __expf(u_sh[r] - now);
-      sreg[i] = S[int64_t(r) * p.d + lane] * shrink + phik * v_sh[lane];
+      sreg[i] = sreg[i] * shrink + __expf(u_sh[r] - now) * v_sh[lane];
       S[int64_t(r) * p.d + lane] = sreg[i];
     }
   }

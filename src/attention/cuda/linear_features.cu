@@ -2,7 +2,8 @@
 // (K row, KV head) of a call
 //     u[r] = x_scale * (w_r . x) - x_scale^2 |x|^2 / 2 - ln(m) / 2        r < m
 // and the row's max (the query's offset; the keys' chunk offsets are maxima of these).
-// One CTA = 64 rows x all m features; 4 warps of 16 rows each. x (bf16 / f16) is exact in tf32,
+// One CTA = 64 rows x all m features (W staged 32 rows at a time); 4 warps of 16 rows each.
+// x (bf16 / f16) is exact in tf32,
 // W is split into tf32 hi + lo halves (3xTF32 without the lo*lo term), so u has f32 accuracy: the
 // exponent error is what phi's relative error would be, and it is spent nowhere else.
 #include <cmath>
@@ -17,11 +18,16 @@ using namespace lin;
 
 constexpr int kRows = 64;
 constexpr int kThreads = 128;
+constexpr int kSlab = 32;  // rows of W (features) staged at a time
 
 template <int D, bool kKeys>
 __global__ void __launch_bounds__(kThreads) features_kernel(LinearFwdParams p) {
-  extern __shared__ float xs_dyn[];       // [kRows][D + 4] rows of x as f32 (stride 4 mod 32: conflict-free A reads)
+  extern __shared__ float xs_dyn[];
+  // [kRows][D + 4] rows of x as f32, then [kSlab][D + 4] the current 32 rows of W (stride 4 mod 32:
+  // conflict-free A and B fragment reads). W goes through shared memory once per CTA instead of
+  // once per warp through L1/L2.
   float (*xs_sh)[D + 4] = reinterpret_cast<float (*)[D + 4]>(xs_dyn);
+  float (*ws_sh)[D + 4] = reinterpret_cast<float (*)[D + 4]>(xs_dyn + kRows * (D + 4));
   __shared__ float sq_sh[kRows];         // |x|^2 per row
   __shared__ int64_t src_sh[kRows];      // element offset of the row in Q or K (-1: no row)
   __shared__ int64_t dst_sh[kRows];      // row index into uq / uk
@@ -49,12 +55,22 @@ __global__ void __launch_bounds__(kThreads) features_kernel(LinearFwdParams p) {
   }
   __syncthreads();
   const void* base = kKeys ? p.k : p.q;
-  for (int e = tid; e < kRows * D / 8; e += kThreads) {
-    const int r = e / (D / 8), c = (e % (D / 8)) * 8;
-    float x[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    if (src_sh[r] >= 0) load8(base, p.dtype, src_sh[r] + c, x);
+  {
+    constexpr int kPer = kRows * D / 8 / kThreads;  // 16-byte loads per thread, all issued first
+    uint4 raw[kPer];
 #pragma unroll
-    for (int j = 0; j < 8; ++j) xs_sh[r][c + j] = x[j];
+    for (int i = 0; i < kPer; ++i) {
+      const int e = tid + i * kThreads, r = e / (D / 8), c = (e % (D / 8)) * 8;
+      raw[i] = src_sh[r] >= 0 ? load16(base, src_sh[r] + c) : make_uint4(0, 0, 0, 0);
+    }
+#pragma unroll
+    for (int i = 0; i < kPer; ++i) {
+      const int e = tid + i * kThreads, r = e / (D / 8), c = (e % (D / 8)) * 8;
+      float x[8];
+      convert8(raw[i], p.dtype, x);
+#pragma unroll
+      for (int j = 0; j < 8; ++j) xs_sh[r][c + j] = x[j];
+    }
   }
   __syncthreads();
   // Two threads per row sum |x|^2 (half a row each), combined through a shuffle.
@@ -76,7 +92,27 @@ __global__ void __launch_bounds__(kThreads) features_kernel(LinearFwdParams p) {
   float* ua = (kKeys ? p.uk : p.uq) + dst_sh[r0 + g] * p.m;
   float* ub = (kKeys ? p.uk : p.uq) + dst_sh[r0 + g + 8] * p.m;
   float max_a = -INFINITY, max_b = -INFINITY;
-  for (int n0 = 0; n0 < p.m; n0 += 32) {  // 32 features (4 n-tiles) at a time
+  for (int n0 = 0; n0 < p.m; n0 += kSlab) {  // 32 features (4 n-tiles) at a time
+    {
+      constexpr int kPer = kSlab * D / 4 / kThreads;  // float4 of the slab per thread
+      float4 w4[kPer];
+#pragma unroll
+      for (int i = 0; i < kPer; ++i) {
+        const int e = tid + i * kThreads, r = e / (D / 4);
+        w4[i] = n0 + r < p.m ? __ldg(reinterpret_cast<const float4*>(p.w + int64_t(n0) * D) + e)
+                             : make_float4(0.f, 0.f, 0.f, 0.f);
+      }
+      __syncthreads();  // the previous slab is no longer read
+#pragma unroll
+      for (int i = 0; i < kPer; ++i) {
+        const int e = tid + i * kThreads, r = e / (D / 4), c = (e % (D / 4)) * 4;
+        ws_sh[r][c] = w4[i].x;
+        ws_sh[r][c + 1] = w4[i].y;
+        ws_sh[r][c + 2] = w4[i].z;
+        ws_sh[r][c + 3] = w4[i].w;
+      }
+      __syncthreads();
+    }
     float acc[4][4] = {};
     const int nt_count = min(4, (p.m - n0) / 8);  // m is a multiple of 16
 #pragma unroll 4
@@ -86,8 +122,7 @@ __global__ void __launch_bounds__(kThreads) features_kernel(LinearFwdParams p) {
 #pragma unroll
       for (int nt = 0; nt < 4; ++nt) {
         if (nt >= nt_count) break;
-        const float* wr = p.w + int64_t(n0 + nt * 8 + g) * D + k0 + t;
-        const float w0 = __ldg(wr), w1 = __ldg(wr + 4);
+        const float w0 = ws_sh[nt * 8 + g][k0 + t], w1 = ws_sh[nt * 8 + g][k0 + t + 4];
         uint32_t hi[2] = {tf32(w0), tf32(w1)};
         uint32_t lo[2] = {tf32(w0 - __uint_as_float(hi[0])), tf32(w1 - __uint_as_float(hi[1]))};
         mma_tf32(acc[nt], a, lo);
@@ -120,7 +155,7 @@ __global__ void __launch_bounds__(kThreads) features_kernel(LinearFwdParams p) {
 template <int D>
 cudaError_t launch_d(const LinearFwdParams& p, int32_t n_seqs, int32_t max_kv_len, cudaStream_t st) {
   const int64_t q_rows = p.q_tokens * p.q_heads;
-  const size_t smem = size_t(kRows) * (D + 4) * sizeof(float);  // 66.5 KB at D = 256: above the 48 KB default
+  const size_t smem = size_t(kRows + kSlab) * (D + 4) * sizeof(float);  // 100 KB at D = 256: above the 48 KB default
   static const cudaError_t attr = [smem] {  // once per D
     for (auto* k : {features_kernel<D, false>, features_kernel<D, true>})
       if (cudaError_t e = cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem));

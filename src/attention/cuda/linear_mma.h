@@ -64,9 +64,12 @@ __device__ __forceinline__ float to_f32(const void* base, DType t, int64_t i) {
   return __half2float(__ushort_as_half(h[i]));
 }
 
-// Eight consecutive elements (16 bytes, aligned) as f32.
-__device__ __forceinline__ void load8(const void* base, DType t, int64_t i, float out[8]) {
-  const uint4 raw = *reinterpret_cast<const uint4*>(static_cast<const uint16_t*>(base) + i);
+// Eight consecutive 16-bit elements (16 bytes, aligned): the raw load, then the conversion, so a
+// caller can issue several loads before the first use.
+__device__ __forceinline__ uint4 load16(const void* base, int64_t i) {
+  return __ldg(reinterpret_cast<const uint4*>(static_cast<const uint16_t*>(base) + i));
+}
+__device__ __forceinline__ void convert8(uint4 raw, DType t, float out[8]) {
   const uint32_t w[4] = {raw.x, raw.y, raw.z, raw.w};
 #pragma unroll
   for (int j = 0; j < 4; ++j) {

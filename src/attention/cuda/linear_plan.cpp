@@ -20,7 +20,6 @@ namespace {
 using detail::LinearFwdParams;
 
 constexpr int kDefaultSms = 132;    // H100/H200 SXM, when planning without a device
-constexpr int kCtasPerSm = 2;       // runs chosen so that about two CTAs per SM have work
 constexpr int kMaxSegments = 64;    // each run gathers the earlier runs' states: keep that small
 
 size_t align_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
@@ -111,14 +110,24 @@ LinearAttentionPlan plan_linear_attention(const AttentionParams& p, const Attent
   plan.q_tokens = b.n_seqs > 0 ? b.q_start[b.n_seqs] : 0;
   plan.d_tiles = p.head_dim / detail::kLinDTile;
 
-  // Runs per sequence: enough CTAs for about two per SM, never more runs than the longest
-  // sequence has chunks.
+  // Runs per sequence. A CTA walks its run's chunks one after another and gathers the states of
+  // the runs before it, so a run costs about (its chunks + the runs) chunk-steps; CTAs go in waves
+  // of one per SM (registers and the f32 state in shared memory allow one). Pick the count with
+  // the shortest critical path, waves x steps (ties: fewer runs, less workspace).
   const int64_t max_chunks = std::max<int64_t>(1, (plan.max_kv_len + detail::kLinChunk - 1) / detail::kLinChunk);
   const int64_t rows = std::max<int64_t>(1, int64_t(b.n_seqs) * p.kv_heads * plan.d_tiles);
   int64_t segs = opt.segments;
   if (segs == 0) {
     const int sms = opt.sm_count > 0 ? opt.sm_count : (sm_count() > 0 ? sm_count() : kDefaultSms);
-    segs = (int64_t(sms) * kCtasPerSm + rows - 1) / rows;
+    int64_t best_cost = -1;
+    for (int64_t s = 1; s <= std::min<int64_t>(max_chunks, kMaxSegments); ++s) {
+      const int64_t waves = (rows * s + sms - 1) / sms;
+      const int64_t cost = waves * ((max_chunks + s - 1) / s + s);
+      if (best_cost < 0 || cost < best_cost) {
+        best_cost = cost;
+        segs = s;
+      }
+    }
   }
   plan.segments = int32_t(std::clamp<int64_t>(segs, 1, std::min<int64_t>(max_chunks, kMaxSegments)));
   check(int64_t(plan.segments) * plan.d_tiles < (int64_t(1) << 31) && p.kv_heads <= 65535 && b.n_seqs <= 65535,

@@ -28,6 +28,9 @@ constexpr int kWarps = 8;
 constexpr int kThreads = kWarps * 32;
 constexpr int SS = DT + 8;  // row stride of S and V (8 mod 32: conflict-free B reads)
 constexpr int PS = C + 4;   // row stride of the score tile (4 mod 32: conflict-free A reads)
+constexpr int kMaxPer4 = C * kLinMaxFeatures / 4 / kThreads;  // float4 of a [C, m] tile per thread
+constexpr int kMaxRuns = 64;  // plan_linear_attention never plans more runs
+static_assert(C * DT / 8 == kThreads, "one 8-element V load per thread");
 
 // Shared memory of one CTA, carved from the dynamic buffer (m = features, MS = m + 4).
 struct Smem {
@@ -40,6 +43,7 @@ struct Smem {
   float* den;    // [C]      denominators
   float* qoff;   // [C]      query offsets (row max of the exponents)
   float* red;    // [8]      scratch of block reductions
+  float* wrun;   // [kMaxRuns] weights exp(off_run - top) of the runs gathered
   int64_t* row;  // [C]      K row index of each key of the chunk
   __device__ Smem(float* b, int m) {
     const int ms = m + 4;
@@ -52,11 +56,12 @@ struct Smem {
     den = b; b += C;
     qoff = b; b += C;
     red = b; b += 8;
+    wrun = b; b += kMaxRuns;
     b += (reinterpret_cast<uintptr_t>(b) & 7) ? 1 : 0;  // 8-byte alignment for the row indices
     row = reinterpret_cast<int64_t*>(b);
   }
   static size_t bytes(int m) {
-    return sizeof(float) * (size_t(m) * SS + m + 2 * C * (m + 4) + C * SS + C * PS + 2 * C + 8 + 2) +
+    return sizeof(float) * (size_t(m) * SS + m + 2 * C * (m + 4) + C * SS + C * PS + 2 * C + 8 + kMaxRuns + 2) +
            sizeof(int64_t) * C;
   }
 };
@@ -85,6 +90,11 @@ struct Coord {
     const int64_t per = (nchunks + p.segments - 1) / p.segments;
     c_lo = min(nchunks, int64_t(seg) * per);
     c_hi = min(nchunks, c_lo + per);
+    kv_base = p.kv.layout == KvLayout::contiguous ? int64_t(p.kv.kv_start[s]) : 0;
+  }
+  int64_t kv_base;  // contiguous layout: first K row of the sequence (read once, not per chunk)
+  __device__ int64_t key_row(const LinearFwdParams& p, int64_t t) const {
+    return p.kv.layout == KvLayout::contiguous ? kv_base + t : kv_row(p.kv, p.block_shift, s, t);
   }
   __device__ int64_t state_index(const LinearFwdParams& p, int run) const {
     return (int64_t(s) * p.kv_heads + g) * p.segments + run;
@@ -97,7 +107,7 @@ __device__ float chunk_rows_and_max(const LinearFwdParams& p, const Coord& c, co
   if (threadIdx.x < C) {
     int64_t r = -1;
     if (int(threadIdx.x) < nk) {
-      r = kv_row(p.kv, p.block_shift, c.s, j0 + threadIdx.x);
+      r = c.key_row(p, j0 + threadIdx.x);
       mx = p.kmax[r * p.kv_heads + c.g];
     }
     sm.row[threadIdx.x] = r;
@@ -105,20 +115,36 @@ __device__ float chunk_rows_and_max(const LinearFwdParams& p, const Coord& c, co
   return block_max(mx, sm.red);  // its syncs also publish sm.row
 }
 
-// phi(K) = exp(u - off) and V (this CTA's columns) of the chunk; rows >= nk are zero.
+// phi(K) = exp(u - off) and V (this CTA's columns) of the chunk; rows >= nk are zero. Every
+// global load of a thread is issued before the first shared store (the compiler cannot move a
+// load above a store it cannot prove independent, and each would then wait a full latency).
 __device__ void load_chunk(const LinearFwdParams& p, const Coord& c, const Smem& sm, int nk, float off) {
-  const int m = p.m, ms = m + 4;
-  for (int e = threadIdx.x; e < C * m; e += kThreads) {
-    const int j = e / m, r = e % m;
-    sm.phik[j * ms + r] = j < nk ? __expf(p.uk[(sm.row[j] * p.kv_heads + c.g) * m + r] - off) : 0.f;
-  }
-  for (int e = threadIdx.x; e < C * DT / 8; e += kThreads) {
-    const int j = e / (DT / 8), col = (e % (DT / 8)) * 8;
-    float x[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    if (j < nk) load8(p.v, p.dtype, sm.row[j] * p.kv_stride + int64_t(c.g) * p.d + c.dt * DT + col, x);
+  const int m = p.m, ms = m + 4, m4 = m / 4;
+  float4 u[kMaxPer4];  // up to C * 256 / 4 / 256 = 8 float4 of exponents per thread
 #pragma unroll
-    for (int i = 0; i < 8; ++i) sm.v[j * SS + col + i] = x[i];
+  for (int i = 0; i < kMaxPer4; ++i) {
+    const int e = threadIdx.x + i * kThreads, j = e / m4;
+    u[i] = make_float4(-INFINITY, -INFINITY, -INFINITY, -INFINITY);  // exp(-inf) = 0: padding rows
+    if (e < C * m4 && j < nk)
+      u[i] = __ldg(reinterpret_cast<const float4*>(p.uk + (sm.row[j] * p.kv_heads + c.g) * m) + e % m4);
   }
+  const int vj = threadIdx.x / (DT / 8), vcol = (threadIdx.x % (DT / 8)) * 8;  // C * DT / 8 == kThreads
+  uint4 vraw = make_uint4(0, 0, 0, 0);
+  if (vj < nk) vraw = load16(p.v, sm.row[vj] * p.kv_stride + int64_t(c.g) * p.d + c.dt * DT + vcol);
+#pragma unroll
+  for (int i = 0; i < kMaxPer4; ++i) {
+    const int e = threadIdx.x + i * kThreads;
+    if (e >= C * m4) break;
+    float* dst = sm.phik + (e / m4) * ms + (e % m4) * 4;
+    dst[0] = __expf(u[i].x - off);
+    dst[1] = __expf(u[i].y - off);
+    dst[2] = __expf(u[i].z - off);
+    dst[3] = __expf(u[i].w - off);
+  }
+  float x[8];
+  convert8(vraw, p.dtype, x);
+#pragma unroll
+  for (int i = 0; i < 8; ++i) sm.v[vj * SS + vcol + i] = x[i];
 }
 
 // S += phi(K)^T V and z += sum_j phi(K)[j] for the loaded chunk. Warp w updates the 16-feature
@@ -184,8 +210,8 @@ __global__ void __launch_bounds__(kThreads, 1) run_states_kernel(LinearFwdParams
   // The run's offset: the max exponent over its keys, so nothing needs rescaling within the run.
   float mx = -INFINITY;
   const int64_t k_lo = c.c_lo * C, k_hi = min(c.kv_len, c.c_hi * C);
-  for (int64_t j = k_lo + threadIdx.x; j < k_hi; j += kThreads)
-    mx = fmaxf(mx, p.kmax[kv_row(p.kv, p.block_shift, c.s, j) * p.kv_heads + c.g]);
+#pragma unroll 8
+  for (int64_t j = k_lo + threadIdx.x; j < k_hi; j += kThreads) mx = fmaxf(mx, p.kmax[c.key_row(p, j) * p.kv_heads + c.g]);
   const float off = block_max(mx, sm.red);
   for (int e = threadIdx.x; e < m * SS; e += kThreads) sm.s[e] = 0.f;
   for (int r = threadIdx.x; r < m; r += kThreads) sm.z[r] = 0.f;
@@ -213,24 +239,38 @@ __device__ float gather_runs(const LinearFwdParams& p, const Coord& c, const Sme
   const int m = p.m;
   float top = -INFINITY;
   for (int r = 0; r < n_runs; ++r) top = fmaxf(top, p.seg_off[c.state_index(p, r)]);
-  for (int e = threadIdx.x; e < m * DT; e += kThreads) {
-    float acc = 0.f;
+  if (threadIdx.x < n_runs) {
+    const float o = p.seg_off[c.state_index(p, threadIdx.x)];
+    sm.wrun[threadIdx.x] = o == -INFINITY ? 0.f : __expf(o - top);  // empty run: never written, skipped
+  }
+  __syncthreads();
+  const int64_t stride = int64_t(m) * p.d;  // between consecutive runs' S
+  const float* s0 = p.seg_s + c.state_index(p, 0) * stride + c.dt * DT;
+  // 16 elements per thread at a time: their loads are independent and issued together.
+  for (int e0 = 0; e0 < m * DT; e0 += 16 * kThreads) {
+    float acc[16];
+#pragma unroll
+    for (int i = 0; i < 16; ++i) acc[i] = 0.f;
     for (int r = 0; r < n_runs; ++r) {
-      const int64_t si = c.state_index(p, r);
-      const float o = p.seg_off[si];
-      if (o == -INFINITY) continue;  // empty run: its S was never written
-      acc += __expf(o - top) * p.seg_s[si * m * p.d + int64_t(e / DT) * p.d + c.dt * DT + e % DT];
+      const float w = sm.wrun[r];
+      if (w == 0.f) continue;
+      const float* sr = s0 + r * stride;
+#pragma unroll
+      for (int i = 0; i < 16; ++i) {
+        const int e = e0 + threadIdx.x + i * kThreads;
+        if (e < m * DT) acc[i] += w * __ldg(sr + int64_t(e / DT) * p.d + e % DT);
+      }
     }
-    sm.s[(e / DT) * SS + e % DT] = acc;
+#pragma unroll
+    for (int i = 0; i < 16; ++i) {
+      const int e = e0 + threadIdx.x + i * kThreads;
+      if (e < m * DT) sm.s[(e / DT) * SS + e % DT] = acc[i];
+    }
   }
   for (int rr = threadIdx.x; rr < m; rr += kThreads) {
     float acc = 0.f;
-    for (int r = 0; r < n_runs; ++r) {
-      const int64_t si = c.state_index(p, r);
-      const float o = p.seg_off[si];
-      if (o == -INFINITY) continue;
-      acc += __expf(o - top) * p.seg_z[si * m + rr];
-    }
+    for (int r = 0; r < n_runs; ++r)
+      if (sm.wrun[r] != 0.f) acc += sm.wrun[r] * __ldg(p.seg_z + c.state_index(p, r) * m + rr);
     sm.z[rr] = acc;
   }
   return top;
@@ -242,14 +282,31 @@ __device__ void read_out(const LinearFwdParams& p, const Coord& c, const Smem& s
                          int64_t r_lo, int nq, int h, int64_t j0, int nk, float koff) {
   const int m = p.m, ms = m + 4;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-  for (int e = threadIdx.x; e < C * m; e += kThreads) {
-    const int i = e / m, r = e % m;
-    float x = 0.f;
-    if (i < nq) {
-      const int64_t qi = (q0 + r_lo + i) * p.q_heads + h;
-      x = __expf(p.uq[qi * m + r] - p.qmax[qi]);
+  {
+    const int m4 = m / 4;
+    float4 u[kMaxPer4];
+    float off[kMaxPer4];
+#pragma unroll
+    for (int i = 0; i < kMaxPer4; ++i) {  // all loads first (see load_chunk)
+      const int e = threadIdx.x + i * kThreads, row = e / m4;
+      u[i] = make_float4(-INFINITY, -INFINITY, -INFINITY, -INFINITY);  // rows past the tile: phi = 0
+      off[i] = 0.f;
+      if (e < C * m4 && row < nq) {
+        const int64_t qi = (q0 + r_lo + row) * p.q_heads + h;
+        u[i] = __ldg(reinterpret_cast<const float4*>(p.uq + qi * m) + e % m4);
+        off[i] = __ldg(p.qmax + qi);
+      }
     }
-    sm.phiq[i * ms + r] = x;
+#pragma unroll
+    for (int i = 0; i < kMaxPer4; ++i) {
+      const int e = threadIdx.x + i * kThreads;
+      if (e >= C * m4) break;
+      float* dst = sm.phiq + (e / m4) * ms + (e % m4) * 4;
+      dst[0] = __expf(u[i].x - off[i]);
+      dst[1] = __expf(u[i].y - off[i]);
+      dst[2] = __expf(u[i].z - off[i]);
+      dst[3] = __expf(u[i].w - off[i]);
+    }
   }
   if (threadIdx.x < C) sm.qoff[threadIdx.x] = int(threadIdx.x) < nq ? p.qmax[(q0 + r_lo + threadIdx.x) * p.q_heads + h] : 0.f;
   __syncthreads();
