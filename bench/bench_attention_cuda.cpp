@@ -3,7 +3,7 @@
 // ms, rate) that tools/gpu/report.py joins with the PyTorch peer (tools/gpu/peer.py) measured in
 // the same device call. Without a CUDA device it says so and exits 0.
 //
-//   bench_attention_cuda [--quick] [--csv FILE]
+//   bench_attention_cuda [--quick] [--csv FILE] [--main-loop automatic|mma_sync|wgmma]
 //
 // Timing: a CUDA graph of R back-to-back calls (rotating over several input copies when one copy
 // would sit in the 60 MB L2), replayed between two events; median of 7 replays / R.
@@ -37,6 +37,9 @@ namespace {
   } while (0)
 
 FILE* g_csv = nullptr;
+// Prefill main loop of every plan (--main-loop); the prefill table also measures mma_sync beside
+// the automatic choice, so the wgmma switch shows what it buys in the same run.
+eft::cuda::MainLoop g_main_loop = eft::cuda::MainLoop::automatic;
 void row(const char* fmt_line) {
   std::printf("%s\n", fmt_line);
   if (g_csv) std::fprintf(g_csv, "%s\n", fmt_line);
@@ -182,7 +185,9 @@ double run_shape(const BenchShape& s, size_t* ws_bytes, int* splits) {
   } else {
     a.kv.kv_start = kv_start.data();
   }
-  const cuda::AttentionPlan plan = cuda::plan_attention(p, a);
+  cuda::AttentionPlanOptions opt;
+  opt.main_loop = s.q_len > 8 ? g_main_loop : cuda::MainLoop::automatic;  // decode is mma_sync only
+  const cuda::AttentionPlan plan = cuda::plan_attention(p, a, opt);
   *ws_bytes = plan.workspace_bytes;
   *splits = plan.kv_splits;
   void* ws = nullptr;
@@ -241,10 +246,24 @@ int main(int argc, char** argv) {
       int sp;
       BenchShape pre{8, 2048, 2048, 16, 16, 128, eft::mask_none()};
       BenchShape dec{16, 1, 4096, 32, 8, 128, eft::mask_causal(), true, 16};
-      std::printf("profile: prefill %.4f ms, decode %.4f ms\n", run_shape(pre, &ws, &sp), run_shape(dec, &ws, &sp));
+      const double auto_ms = run_shape(pre, &ws, &sp);
+      g_main_loop = eft::cuda::MainLoop::mma_sync;
+      const double mma_ms = run_shape(pre, &ws, &sp);
+      g_main_loop = eft::cuda::MainLoop::automatic;
+      std::printf("profile: prefill %.4f ms (automatic main loop), %.4f ms (mma_sync), decode %.4f ms\n", auto_ms,
+                  mma_ms, run_shape(dec, &ws, &sp));
       return 0;
     }
     if (!std::strcmp(argv[i], "--csv") && i + 1 < argc) g_csv = std::fopen(argv[++i], "w");
+    if (!std::strcmp(argv[i], "--main-loop") && i + 1 < argc) {
+      const char* m = argv[++i];
+      if (!std::strcmp(m, "mma_sync")) g_main_loop = eft::cuda::MainLoop::mma_sync;
+      else if (!std::strcmp(m, "wgmma")) g_main_loop = eft::cuda::MainLoop::wgmma;
+      else if (std::strcmp(m, "automatic")) {
+        std::fprintf(stderr, "--main-loop: unknown value '%s' (automatic, mma_sync, wgmma)\n", m);
+        return 2;
+      }
+    }
   }
   char line[512];
   std::snprintf(line, sizeof line, "device,%s,%d", eft::cuda::device_name().c_str(), eft::cuda::sm_count());
@@ -267,6 +286,14 @@ int main(int argc, char** argv) {
         std::snprintf(line, sizeof line, "prefill,%d,%d,%d,%d,%d,%.4f,%.1f", D, s.q_heads, N, s.batch, causal, ms,
                       flops / (ms * 1e-3) / 1e12);
         row(line);
+        if (g_main_loop == eft::cuda::MainLoop::automatic) {  // the same shape on the sm_80 main loop
+          g_main_loop = eft::cuda::MainLoop::mma_sync;
+          const double ms2 = run_shape(s, &ws, &sp);
+          g_main_loop = eft::cuda::MainLoop::automatic;
+          std::snprintf(line, sizeof line, "prefill_mma_sync,%d,%d,%d,%d,%d,%.4f,%.1f", D, s.q_heads, N, s.batch, causal,
+                        ms2, flops / (ms2 * 1e-3) / 1e12);
+          row(line);
+        }
       }
 
   // Decode: one query token, GQA 32/8, D = 128; GB/s of K+V bytes read.

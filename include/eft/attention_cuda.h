@@ -40,8 +40,16 @@ enum class AttnKernel : uint8_t {
   decode,     // one CTA per (KV head, sequence, KV split); the heads of a group share K/V reads
 };
 
+// The tensor-core main loop of the prefill kernel (decode always uses mma.sync: it is memory-bound).
+enum class MainLoop : uint8_t {
+  automatic,  // wgmma where available, else mma_sync
+  mma_sync,   // sm_80+ warp MMAs (FlashAttention-2 structure), 128 rows x 64 keys per tile
+  wgmma,      // Hopper warpgroup MMAs (sm_90 device, code built for sm_90a), 128 rows x 128 keys
+};
+
 struct AttentionPlanOptions {
   AttnKernel kernel = AttnKernel::automatic;
+  MainLoop main_loop = MainLoop::automatic;
   int kv_splits = 0;  // 0: chosen to fill the GPU; >= 1: forced (clamped to the KV tiles and 64)
   int sm_count = 0;   // 0: the current device's (132 when no device is present)
 };
@@ -62,7 +70,8 @@ struct AttentionPlan {
   int32_t max_q_len = 0, max_kv_len = 0;
   // What to launch.
   AttnKernel kernel = AttnKernel::prefill;
-  int config = -1;              // instantiation index (internal)
+  MainLoop main_loop = MainLoop::mma_sync;  // never automatic once planned
+  int config = -1;              // instantiation index (internal, into the main loop's table)
   int32_t block_m = 0, block_n = 0;
   int32_t heads_per_cta = 1, head_chunks = 1, tokens_per_cta = 0, q_tiles = 0;
   int32_t kv_splits = 1;

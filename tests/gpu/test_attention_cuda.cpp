@@ -17,6 +17,7 @@ namespace {
 
 using cuda::AttentionPlanOptions;
 using cuda::AttnKernel;
+using cuda::MainLoop;
 
 uint64_t fresh_seed() {
   static std::random_device rd;
@@ -50,17 +51,21 @@ std::vector<MaskCase> all_masks() {
   return m;
 }
 
-// Runs one spec on the GPU and checks every element (and the LSE) against the reference.
-void check_case(AttnCaseSpec spec, const AttentionPlanOptions& opt, std::vector<int32_t> q_pos0 = {},
-                AttnKernel expect = AttnKernel::automatic) {
+// Runs one spec on the GPU with one plan and checks every element (and the LSE) against the reference.
+void check_case_once(AttnCaseSpec spec, const AttentionPlanOptions& opt, const std::vector<int32_t>& q_pos0,
+                     AttnKernel expect) {
   const uint64_t seed = fresh_seed();
   AttnCase c = make_case(spec, seed);
-  SCOPED_TRACE(spec.str() + " seed=" + std::to_string(seed) + " splits=" + std::to_string(opt.kv_splits));
+  SCOPED_TRACE(spec.str() + " seed=" + std::to_string(seed) + " splits=" + std::to_string(opt.kv_splits) +
+               " main_loop=" + std::to_string(int(opt.main_loop)));
   DeviceCase dc(c, q_pos0);
   GpuResult r;
   dc.run(opt, r);
   if (expect != AttnKernel::automatic) {
     EXPECT_EQ(int(r.plan.kernel), int(expect));
+  }
+  if (opt.main_loop != MainLoop::automatic) {
+    EXPECT_EQ(int(r.plan.main_loop), int(opt.main_loop));
   }
   std::vector<double> ref, ref_lse;
   dc.reference(ref, ref_lse);
@@ -73,6 +78,26 @@ void check_case(AttnCaseSpec spec, const AttentionPlanOptions& opt, std::vector<
     } else {
       ASSERT_NEAR(r.lse[i], ref_lse[i], 2e-2 + 1e-3 * std::fabs(ref_lse[i])) << "lse row " << i;
     }
+  }
+}
+
+// Every prefill case runs on each main loop the device has (mma_sync always, wgmma on sm_90a
+// builds on Hopper), so both stay checked on the card the tests run on.
+void check_case(AttnCaseSpec spec, const AttentionPlanOptions& opt, std::vector<int32_t> q_pos0 = {},
+                AttnKernel expect = AttnKernel::automatic) {
+  AttnCase probe = make_case(spec, 1);
+  AttentionArgs probe_args = probe.args();
+  if (!q_pos0.empty()) probe_args.batch.q_pos0 = q_pos0.data();
+  const cuda::AttentionPlan plan = cuda::plan_attention(probe.params, probe_args, opt);
+  if (plan.kernel == AttnKernel::decode || opt.main_loop != MainLoop::automatic) {
+    check_case_once(spec, opt, q_pos0, expect);
+    return;
+  }
+  for (MainLoop ml : {MainLoop::mma_sync, MainLoop::wgmma}) {
+    if (ml == MainLoop::wgmma && plan.main_loop != MainLoop::wgmma) continue;  // not on this device/build
+    AttentionPlanOptions o = opt;
+    o.main_loop = ml;
+    check_case_once(spec, o, q_pos0, expect);
   }
 }
 
@@ -327,6 +352,10 @@ TEST(CudaAttentionSmall, EachKernel) {
   s.kv_lens = {100};
   s.mask = mask_window(20, 0);
   check_case(s, {.kernel = AttnKernel::decode, .kv_splits = 1});
+  s = base_spec(256, DType::bf16, 2, 1);  // the D = 256 prefill tiles (BN = 64 on wgmma)
+  s.q_lens = {150};
+  s.kv_lens = {150};
+  check_case(s, {.kernel = AttnKernel::prefill});
 }
 
 }  // namespace

@@ -19,7 +19,7 @@ for step in "$@"; do
       ldd $BIN/eft_gpu_tests | grep -i "not found" || echo "all shared libraries found"
       ;;
     build)
-      cmake -S . -B build-dev -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 >"$OUT/cmake.log" 2>&1 &&
+      cmake -S . -B build-dev -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a >"$OUT/cmake.log" 2>&1 &&
         ninja -C build-dev eft_gpu_tests bench_attention_cuda >"$OUT/build.log" 2>&1 || { tail -30 "$OUT/build.log"; exit 1; }
       BIN=build-dev/bin_links; mkdir -p $BIN
       ln -sf ../tests/eft_gpu_tests $BIN/eft_gpu_tests; ln -sf ../bench/bench_attention_cuda $BIN/bench_attention_cuda
@@ -30,14 +30,16 @@ for step in "$@"; do
       ;;
     sanitize)
       for tool in memcheck racecheck; do
-        echo "--- compute-sanitizer --tool $tool eft_gpu_tests --gtest_filter=CudaAttentionSmall.*"
-        compute-sanitizer --tool $tool $BIN/eft_gpu_tests --gtest_filter='CudaAttentionSmall.*' 2>&1 |
+        echo "--- compute-sanitizer --tool $tool eft_gpu_tests --gtest_filter=CudaAttentionSmall.*:CudaWgmma.*"
+        compute-sanitizer --tool $tool $BIN/eft_gpu_tests --gtest_filter='CudaAttentionSmall.*:CudaWgmma.*' 2>&1 |
           tee -a "$OUT/sanitizer.log" | grep -E "ERROR SUMMARY|RACECHECK SUMMARY|Hazard|Invalid|PASSED|FAILED" | head -20
       done
       ;;
     ncu)
-      # One prefill (D=128, 8 warps) and one paged decode (D=128, 4 warps splitting keys) kernel.
-      for k in Li128ELi64ELi8ELi1ELi1E Li128ELi64ELi1ELi4ELi1E; do
+      # The prefill kernels (wgmma main loop D=128, and mma.sync D=128) and one paged decode kernel
+      # (D=128, 4 warps splitting keys).
+      for k in fwd_sm90_kernelI13__nv_bfloat16Li128ELi128E fwd_kernelI13__nv_bfloat16Li128ELi64ELi4ELi1ELi2E \
+          Li128ELi64ELi1ELi4ELi1E; do
         ncu --clock-control none --kernel-name-base mangled -k regex:$k -c 1 \
           --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
           --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis --section SchedulerStats \

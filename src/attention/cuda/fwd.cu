@@ -22,29 +22,11 @@
 #include <cstdint>
 #include <mutex>
 
-#include "attention/cuda/fwd_params.h"
-#include "eft/mask.h"
+#include "attention/cuda/fwd_common.cuh"
 
 namespace eft::cuda::detail {
 namespace {
 
-constexpr float kLn2 = 0.6931471805599453f;
-
-// ---- small PTX wrappers ---------------------------------------------------------------------
-__device__ __forceinline__ uint32_t smem_addr(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-// 16-byte global -> shared copy; when !valid the destination is zero-filled (src-size 0), which
-// is how rows past the end of a sequence become harmless zeros instead of garbage.
-__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
-               "r"(valid ? 16 : 0));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
-}
 __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* p) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
@@ -55,12 +37,6 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* 
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                : "r"(smem_addr(p)));
 }
-__device__ __forceinline__ float fast_exp2(float x) {  // ex2.approx(-inf) = +0
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
-}
-
 template <typename T> struct Mma;
 template <> struct Mma<__nv_bfloat16> {
   // d += a (16x16, row) * b (16x8, col)
@@ -71,10 +47,6 @@ template <> struct Mma<__nv_bfloat16> {
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
   }
-  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
-    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<uint32_t*>(&v);
-  }
 };
 template <> struct Mma<__half> {
   static __device__ __forceinline__ void run(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
@@ -84,62 +56,7 @@ template <> struct Mma<__half> {
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
   }
-  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
-    __half2 v = __floats2half2_rn(lo, hi);
-    return *reinterpret_cast<uint32_t*>(&v);
-  }
 };
-
-// Stores two adjacent output elements (col, col+1) in the requested dtype.
-__device__ __forceinline__ void store2(void* base, DType t, int64_t idx, float a, float b) {
-  if (t == DType::f32) {
-    *reinterpret_cast<float2*>(static_cast<float*>(base) + idx) = make_float2(a, b);
-  } else if (t == DType::bf16) {
-    *reinterpret_cast<__nv_bfloat162*>(static_cast<__nv_bfloat16*>(base) + idx) = __floats2bfloat162_rn(a, b);
-  } else {
-    *reinterpret_cast<__half2*>(static_cast<__half*>(base) + idx) = __floats2half2_rn(a, b);
-  }
-}
-
-// Row of K/V for key `key` of sequence `s` (int32 index math: keys < 2^31).
-// Row of K/V for key `key` of one sequence (int32 index math: keys < 2^31). Built once per CTA so
-// the tile loads do no per-chunk lookups of kv_start; power-of-two block sizes (the usual
-// 16..256) use shifts instead of integer division.
-struct KvRows {
-  int64_t base = 0;               // contiguous: kv_start[s]
-  const int32_t* table = nullptr; // paged: block_table row of the sequence
-  int block_size = 0, shift = -1;
-  __device__ __forceinline__ KvRows(const KvView& kv, int shift_, int s) {
-    if (kv.layout == KvLayout::contiguous) {
-      base = kv.kv_start[s];
-    } else {
-      table = kv.block_table + int64_t(s) * kv.max_blocks;
-      block_size = kv.block_size;
-      shift = shift_;
-    }
-  }
-  __device__ __forceinline__ int64_t operator()(int key) const {
-    if (!table) return base + key;
-    if (shift >= 0) return (int64_t(table[key >> shift]) << shift) + (key & ((1 << shift) - 1));
-    return int64_t(table[key / block_size]) * block_size + key % block_size;
-  }
-};
-
-// Conservative key interval [lo, hi] any query in positions [q_lo, q_hi] may see (before the
-// per-tile test): lets causal / window masks start and stop the tile loop without scanning.
-__device__ __forceinline__ void key_bounds(const Mask& m, int64_t q_lo, int64_t q_hi, int64_t& lo, int64_t& hi) {
-  switch (m.type) {
-    case MaskType::none: break;
-    case MaskType::causal: hi = min(hi, q_hi); break;
-    case MaskType::window:
-      if (m.left >= 0) lo = max(lo, q_lo - m.left);
-      if (m.right >= 0) hi = min(hi, q_hi + m.right);
-      break;
-    default:
-      if (m.causal) hi = min(hi, q_hi);
-      break;
-  }
-}
 
 template <typename T, int D, int BN, int WM, int WN, int MT>
 struct Tile {
@@ -173,65 +90,31 @@ __global__ void __launch_bounds__(WM * WN * 32) fwd_kernel(const __grid_constant
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int warp_m = warp % WM, warp_n = warp / WM;
-  const int seq = blockIdx.z;
-  const int32_t q0 = p.batch.q_start[seq];
-  const int32_t q_len = p.batch.q_start[seq + 1] - q0;
-  const int32_t kv_len = p.batch.kv_len[seq];
-  const int split = blockIdx.x % p.kv_splits;
-  // Heaviest query tiles (latest positions, most keys under causal) are launched first.
-  const int qtile = p.q_tiles - 1 - int(blockIdx.x / p.kv_splits);
-  const int tok0 = qtile * p.tokens_per_cta;
-  if (tok0 >= q_len) return;  // grid is sized for the longest sequence
-  const int n_tok = min(p.tokens_per_cta, q_len - tok0);
-  const int kvh = blockIdx.y / p.head_chunks, hc = blockIdx.y % p.head_chunks;
-  const int head0 = kvh * p.group + hc * p.heads_per_cta;
-  const int nh = min(p.heads_per_cta, p.group - hc * p.heads_per_cta);
-  const int64_t pos0 = p.batch.q_pos0 ? int64_t(p.batch.q_pos0[seq]) : int64_t(kv_len) - q_len;
-  const int64_t q_lo = pos0 + tok0, q_hi = pos0 + tok0 + n_tok - 1;
+  CtaWork w;
+  if (!w.init(p, BN)) return;
 
   // ---- Q row set -> shared memory (zeros for rows outside the set) -------------------------------
   const T* gq = static_cast<const T*>(p.q);
   for (int c = tid; c < BM * C::kChunks; c += C::kThreads) {
     const int r = c / C::kChunks, ch = c % C::kChunks;
     const int t = r / p.heads_per_cta, g = r % p.heads_per_cta;
-    const bool ok = t < n_tok && g < nh;
-    const T* src = ok ? gq + int64_t(q0 + tok0 + t) * p.q_stride + int64_t(head0 + g) * D + ch * 8 : gq;
+    const bool ok = t < w.n_tok && g < w.nh;
+    const T* src = ok ? gq + int64_t(w.q0 + w.tok0 + t) * p.q_stride + int64_t(w.head0 + g) * D + ch * 8 : gq;
     cp_async16(sQ + C::swz(r, ch), src, ok);
   }
   cp_async_commit();
 
-  // ---- key tiles this CTA visits --------------------------------------------------------------
-  int64_t k_lo = 0, k_hi = int64_t(kv_len) - 1;
-  key_bounds(p.mask, q_lo, q_hi, k_lo, k_hi);
-  int kt_begin = 0, kt_end = 0;  // tile indices [begin, end)
-  if (k_hi >= k_lo) {
-    const int t0 = int(k_lo / BN), t1 = int(k_hi / BN) + 1;
-    const int per = (t1 - t0 + p.kv_splits - 1) / p.kv_splits;
-    kt_begin = min(t1, t0 + split * per);
-    kt_end = min(t1, kt_begin + per);
-  }
-  auto tile_state = [&](int j) {
-    const int64_t lo = int64_t(j) * BN, hi = min(lo + BN, int64_t(kv_len)) - 1;
-    TileState s = mask_tile(p.mask, q_lo, q_hi, lo, hi);
-    if (s == TileState::full && lo + BN > kv_len) s = TileState::partial;  // ragged end
-    return s;
-  };
-  auto next_tile = [&](int j) {
-    while (j < kt_end && tile_state(j) == TileState::empty) ++j;
-    return j;
-  };
-
   const T* gk = static_cast<const T*>(p.k);
   const T* gv = static_cast<const T*>(p.v);
-  const KvRows kv_rows(p.kv, p.block_shift, seq);
+  const KvRows kv_rows(p.kv, p.block_shift, w.seq);
   auto load_kv = [&](int j, int buf) {
     T* dk = sK + buf * BN * D;
     T* dv = sV + buf * BN * D;
     for (int c = tid; c < BN * C::kChunks; c += C::kThreads) {
       const int r = c / C::kChunks, ch = c % C::kChunks;
       const int key = j * BN + r;
-      const bool ok = key < kv_len;
-      const int64_t off = ok ? kv_rows(key) * p.kv_stride + int64_t(kvh) * D + ch * 8 : 0;
+      const bool ok = key < w.kv_len;
+      const int64_t off = ok ? kv_rows(key) * p.kv_stride + int64_t(w.kvh) * D + ch * 8 : 0;
       cp_async16(dk + C::swz(r, ch), gk + off, ok);
       cp_async16(dv + C::swz(r, ch), gv + off, ok);
     }
@@ -251,20 +134,20 @@ __global__ void __launch_bounds__(WM * WN * 32) fwd_kernel(const __grid_constant
     }
   }
 
-  int j = next_tile(kt_begin);
-  if (j < kt_end) load_kv(j, 0);
+  const int row0 = warp_m * MT * 16;  // this warp's first row of the set
+  int j = w.next_tile(p, w.kt_begin, BN);
+  if (j < w.kt_end) load_kv(j, 0);
   cp_async_commit();
   int buf = 0;
-  while (j < kt_end) {
-    const int jn = next_tile(j + 1);
-    if (jn < kt_end) load_kv(jn, buf ^ 1);
+  while (j < w.kt_end) {
+    const int jn = w.next_tile(p, j + 1, BN);
+    if (jn < w.kt_end) load_kv(jn, buf ^ 1);
     cp_async_commit();
     cp_async_wait<1>();  // everything but the tile just issued has landed (Q and tile j)
     __syncthreads();
 
     const T* tK = sK + buf * BN * D;
     const T* tV = sV + buf * BN * D;
-    const bool partial = tile_state(j) == TileState::partial;
 
     // S = Q K^T for this warp's rows x keys: s[mt][nt] is an m16n8 accumulator.
     float s[MT][NT][4];
@@ -293,104 +176,12 @@ __global__ void __launch_bounds__(WM * WN * 32) fwd_kernel(const __grid_constant
       }
     }
 
-    // Soft-cap (rare) maps scores to base-2 logits here, behind a uniform branch.
-    if (p.softcap_log2 > 0.f) {
-#pragma unroll
-      for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-        for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) s[mt][nt][e] = p.softcap_log2 * tanhf(s[mt][nt][e] * p.scale_over_cap);
-    }
-    // Without softcap the scores stay raw and the scale folds into the exponent's FFMA below:
-    // p = exp2(s * scale_log2 - m), with m kept in base-2 units (scale > 0, so max commutes).
-    const float sc = p.softcap_log2 > 0.f ? 1.f : p.scale_log2;
-    // Partial tiles only: evaluate the mask predicate once per element in a rolled loop (one copy of
-    // mask_allows in the code, not MT*NT*4 inlined ones), collecting one bit per element, then
-    // apply the bits with compile-time register indices.
-    if (partial && (p.mask.type == MaskType::none || p.mask.type == MaskType::causal ||
-                    p.mask.type == MaskType::window)) {
-      // Cheap predicates (ragged end, causal, window): each row allows one contiguous key interval,
-      // so compute it once per row relative to this thread's first key and test each element with
-      // two int32 compares against compile-time offsets nt * 8 + e.
-      const int key_base = j * BN + warp_n * KPW + (lane & 3) * 2;
-#pragma unroll
-      for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          const int r = (warp_m * MT + mt) * 16 + (lane >> 2) + 8 * h;
-          const int64_t pos = min(pos0 + tok0 + r / p.heads_per_cta, q_hi);
-          int64_t lo = 0, hi = int64_t(kv_len) - 1;
-          if (p.mask.type == MaskType::causal) hi = min(hi, pos);
-          if (p.mask.type == MaskType::window) {
-            if (p.mask.left >= 0) lo = max(lo, pos - p.mask.left);
-            if (p.mask.right >= 0) hi = min(hi, pos + p.mask.right);
-          }
-          // Relative bounds, clamped into [-1, KPW] so they fit int32 whatever the positions.
-          const int lo_rel = int(max(int64_t(-1), min(int64_t(KPW), lo - key_base)));
-          const int hi_rel = int(max(int64_t(-1), min(int64_t(KPW), hi - key_base)));
-#pragma unroll
-          for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-            for (int e = 0; e < 2; ++e) {
-              const int k = nt * 8 + e;
-              if (k < lo_rel || k > hi_rel) s[mt][nt][2 * h + e] = -INFINITY;
-            }
-        }
-    } else if (partial) {
-      static_assert(MT * 4 * NT <= 64, "allowed-bits word holds this thread's elements of a tile");
-      const int key_base = j * BN + warp_n * KPW + (lane & 3) * 2;
-      uint64_t allowed = 0;
-#pragma unroll 1
-      for (int i = 0; i < MT * 4 * NT; ++i) {
-        const int mt = i / (4 * NT), h = (i / (2 * NT)) & 1, b = i % (2 * NT);  // b = nt * 2 + e
-        const int r = (warp_m * MT + mt) * 16 + (lane >> 2) + 8 * h;
-        const int64_t pos = min(pos0 + tok0 + r / p.heads_per_cta, q_hi);
-        const int key = key_base + (b >> 1) * 8 + (b & 1);
-        if (key < kv_len && mask_allows(p.mask, pos, key)) allowed |= uint64_t(1) << i;
-      }
-#pragma unroll
-      for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-        for (int h = 0; h < 2; ++h)
-#pragma unroll
-          for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-            for (int e = 0; e < 2; ++e)
-              if (!((allowed >> (mt * 4 * NT + h * 2 * NT + nt * 2 + e)) & 1)) s[mt][nt][2 * h + e] = -INFINITY;
-    }
-
-    // Online softmax, per row (this thread's rows lane/4 and lane/4 + 8 of each m16 tile).
-#pragma unroll
-    for (int mt = 0; mt < MT; ++mt) {
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        float mx = -INFINITY;
-#pragma unroll
-        for (int nt = 0; nt < NT; ++nt) mx = fmaxf(mx, fmaxf(s[mt][nt][2 * h], s[mt][nt][2 * h + 1]));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-        const float m_new = fmaxf(row_m[mt][h], mx * sc);
-        const float m_use = m_new == -INFINITY ? 0.f : m_new;  // all masked so far: avoid inf - inf
-        const float alpha = fast_exp2(row_m[mt][h] - m_use);
-        float sum = 0.f;
-#pragma unroll
-        for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            const float pe = fast_exp2(fmaf(s[mt][nt][2 * h + e], sc, -m_use));
-            s[mt][nt][2 * h + e] = pe;
-            sum += pe;
-          }
-        row_l[mt][h] = row_l[mt][h] * alpha + sum;  // per-thread partial; quad-reduced at the end
-        row_m[mt][h] = m_new;
-#pragma unroll
-        for (int dt = 0; dt < DT; ++dt) {
-          o_acc[mt][dt][2 * h] *= alpha;
-          o_acc[mt][dt][2 * h + 1] *= alpha;
-        }
-      }
-    }
+    const float sc = softcap_scores(s, p);
+    if (w.tile_state(p, j, BN) == TileState::partial)
+      mask_partial(s, p, w, row0, j * BN + warp_n * KPW + (lane & 3) * 2);
+    float alpha[MT][2];
+    online_softmax(s, row_m, row_l, alpha, sc);
+    rescale_rows(o_acc, alpha);
 
     // O += P V: the S accumulator layout of two n8 tiles is exactly the A layout of one k16 slice.
 #pragma unroll
@@ -398,10 +189,10 @@ __global__ void __launch_bounds__(WM * WN * 32) fwd_kernel(const __grid_constant
       uint32_t a[MT][4];
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt) {
-        a[mt][0] = M::pack(s[mt][2 * ks][0], s[mt][2 * ks][1]);
-        a[mt][1] = M::pack(s[mt][2 * ks][2], s[mt][2 * ks][3]);
-        a[mt][2] = M::pack(s[mt][2 * ks + 1][0], s[mt][2 * ks + 1][1]);
-        a[mt][3] = M::pack(s[mt][2 * ks + 1][2], s[mt][2 * ks + 1][3]);
+        a[mt][0] = pack2<T>(s[mt][2 * ks][0], s[mt][2 * ks][1]);
+        a[mt][1] = pack2<T>(s[mt][2 * ks][2], s[mt][2 * ks][3]);
+        a[mt][2] = pack2<T>(s[mt][2 * ks + 1][0], s[mt][2 * ks + 1][1]);
+        a[mt][3] = pack2<T>(s[mt][2 * ks + 1][2], s[mt][2 * ks + 1][3]);
       }
 #pragma unroll
       for (int dp = 0; dp < D / 16; ++dp) {
@@ -422,58 +213,16 @@ __global__ void __launch_bounds__(WM * WN * 32) fwd_kernel(const __grid_constant
   cp_async_wait<0>();
 
   // ---- epilogue -------------------------------------------------------------------------------
-#pragma unroll
-  for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      row_l[mt][h] += __shfl_xor_sync(0xffffffffu, row_l[mt][h], 1);
-      row_l[mt][h] += __shfl_xor_sync(0xffffffffu, row_l[mt][h], 2);
-    }
-
-  // Where row r of the set goes: token index (into Q/O rows) and head, or -1 if r is padding.
-  auto row_dest = [&](int r, int64_t& tok, int& head) {
-    const int t = r / p.heads_per_cta, g = r % p.heads_per_cta;
-    tok = int64_t(q0) + tok0 + t;
-    head = head0 + g;
-    return t < n_tok && g < nh;
-  };
-  // Writes one finished row pair (cols c, c+1) of row r: final output or a split partial.
-  auto emit = [&](int r, int c, float a, float b) {
-    int64_t tok;
-    int head;
-    if (!row_dest(r, tok, head)) return;
-    if (p.kv_splits == 1) {
-      store2(p.o, p.o_dtype, tok * p.o_stride + int64_t(head) * D + c, a, b);
-    } else {
-      float* dst = p.part_o + ((tok * p.q_heads + head) * p.kv_splits + split) * D + c;
-      *reinterpret_cast<float2*>(dst) = make_float2(a, b);
-    }
-  };
-  auto emit_lse = [&](int r, float lse) {
-    int64_t tok;
-    int head;
-    if (!row_dest(r, tok, head)) return;
-    if (p.kv_splits == 1) {
-      if (p.lse) p.lse[tok * p.q_heads + head] = lse;
-    } else {
-      p.part_lse[(tok * p.q_heads + head) * p.kv_splits + split] = lse;
-    }
-  };
-
   if constexpr (WN == 1) {
+    store_rows(p, w, row0, o_acc, row_m, row_l);
+  } else {
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
-        const int r = (warp_m * MT + mt) * 16 + (lane >> 2) + 8 * h;
-        const float l = row_l[mt][h];
-        const float inv = l > 0.f ? 1.f / l : 0.f;  // no key allowed: O = 0
-#pragma unroll
-        for (int dt = 0; dt < DT; ++dt)
-          emit(r, dt * 8 + (lane & 3) * 2, o_acc[mt][dt][2 * h] * inv, o_acc[mt][dt][2 * h + 1] * inv);
-        if ((lane & 3) == 0) emit_lse(r, l > 0.f ? row_m[mt][h] * kLn2 + logf(l) : -INFINITY);
+        row_l[mt][h] += __shfl_xor_sync(0xffffffffu, row_l[mt][h], 1);
+        row_l[mt][h] += __shfl_xor_sync(0xffffffffu, row_l[mt][h], 2);
       }
-  } else {
     // Merge the WN warps' states for the same rows through shared memory (K/V tiles are free now).
     float* sO = reinterpret_cast<float*>(smem + C::kQBytes);  // [WN][BM][D+8]
     float* sM = sO + WN * BM * C::kOStride;                    // [WN][BM]
@@ -495,29 +244,29 @@ __global__ void __launch_bounds__(WM * WN * 32) fwd_kernel(const __grid_constant
       for (int h = 0; h < 2; ++h) {
         const int r = mt * 16 + (lane >> 2) + 8 * h;
         float mall = -INFINITY;
-        for (int w = 0; w < WN; ++w) mall = fmaxf(mall, sM[w * BM + r]);
+        for (int i = 0; i < WN; ++i) mall = fmaxf(mall, sM[i * BM + r]);
         const float mu = mall == -INFINITY ? 0.f : mall;
         float lall = 0.f;
-        for (int w = 0; w < WN; ++w) lall += sL[w * BM + r] * fast_exp2(sM[w * BM + r] - mu);
+        for (int i = 0; i < WN; ++i) lall += sL[i * BM + r] * fast_exp2(sM[i * BM + r] - mu);
         const float f = lall > 0.f ? fast_exp2(row_m[mt][h] - mu) / lall : 0.f;
 #pragma unroll
         for (int dt = 0; dt < DT; ++dt) {
           float* dst = sO + (warp_n * BM + r) * C::kOStride + dt * 8 + (lane & 3) * 2;
           *reinterpret_cast<float2*>(dst) = make_float2(o_acc[mt][dt][2 * h] * f, o_acc[mt][dt][2 * h + 1] * f);
         }
-        if (warp_n == 0 && (lane & 3) == 0) emit_lse(r, lall > 0.f ? mall * kLn2 + logf(lall) : -INFINITY);
+        if (warp_n == 0 && (lane & 3) == 0) w.emit_lse(p, r, lall > 0.f ? mall * kLn2 + logf(lall) : -INFINITY);
       }
     __syncthreads();
     for (int idx = tid; idx < BM * D / 2; idx += C::kThreads) {
       const int r = idx / (D / 2), c = (idx % (D / 2)) * 2;
       float a = 0.f, b = 0.f;
 #pragma unroll
-      for (int w = 0; w < WN; ++w) {
-        const float2 v = *reinterpret_cast<const float2*>(sO + (w * BM + r) * C::kOStride + c);
+      for (int i = 0; i < WN; ++i) {
+        const float2 v = *reinterpret_cast<const float2*>(sO + (i * BM + r) * C::kOStride + c);
         a += v.x;
         b += v.y;
       }
-      emit(r, c, a, b);
+      w.emit(p, D, r, c, a, b);
     }
   }
 }

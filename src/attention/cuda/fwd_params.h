@@ -67,6 +67,11 @@ int fwd_ctas_per_sm(int config);
 // Launches instantiation `config` on grid (q_tiles * kv_splits, kv_heads * head_chunks, n_seqs).
 cudaError_t launch_fwd(int config, const FwdParams& p, int n_seqs, cudaStream_t stream);
 
+// The Hopper main loop (fwd_sm90.cu; prefill, needs code built for sm_90a): its own table of
+// instantiations (config ids index it) and launch, same grid and parameters as launch_fwd.
+const FwdConfig* fwd_sm90_configs(int* count);
+cudaError_t launch_fwd_sm90(int config, const FwdParams& p, int n_seqs, cudaStream_t stream);
+
 // Merges kv_splits partials per (token, head) into o (o_dtype) and lse.
 cudaError_t launch_merge(const FwdParams& p, int64_t q_tokens, int head_dim, cudaStream_t stream);
 

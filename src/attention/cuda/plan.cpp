@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <string>
 
 #include "attention/cuda/fwd_params.h"
 #include "eft/attention_cuda.h"
@@ -26,11 +27,37 @@ constexpr int kMaxSplits = detail::kMergeMaxSplits;
 size_t align_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
-// Picks the instantiation for (head_dim, dtype, kernel). Decode prefers the smallest row block
-// that holds q_len * group rows (less wasted tensor-core work), else the largest.
-int pick_config(int head_dim, DType dt, bool decode, int rows_wanted) {
+// The wgmma main loop runs when the binary carries sm_90a code (EFT_CUDA_SM90A, set by CMake when
+// CMAKE_CUDA_ARCHITECTURES lists 90a) and the device is compute capability 9.0 (sm_90a code runs
+// on nothing else).
+bool wgmma_usable() {
+#ifdef EFT_CUDA_SM90A
+  static const bool usable = [] {
+    if (sm_count() <= 0) return false;
+    int major = 0, minor = 0, dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) != cudaSuccess) {
+      cudaGetLastError();
+      return false;
+    }
+    return major == 9 && minor == 0;
+  }();
+  return usable;
+#else
+  return false;
+#endif
+}
+
+const FwdConfig* main_loop_configs(MainLoop m, int* n) {
+  return m == MainLoop::wgmma ? detail::fwd_sm90_configs(n) : detail::fwd_configs(n);
+}
+
+// Picks the instantiation for (head_dim, dtype, kernel) in the main loop's table. Decode prefers
+// the smallest row block that holds q_len * group rows (less wasted tensor-core work), else the
+// largest.
+int pick_config(MainLoop m, int head_dim, DType dt, bool decode, int rows_wanted) {
   int n = 0;
-  const FwdConfig* cfg = detail::fwd_configs(&n);
+  const FwdConfig* cfg = main_loop_configs(m, &n);
   int best = -1;
   for (int i = 0; i < n; ++i) {
     const FwdConfig& c = cfg[i];
@@ -76,12 +103,19 @@ AttentionPlan plan_attention(const AttentionParams& p, const AttentionArgs& a, c
   const bool decode = opt.kernel == AttnKernel::decode ||
                       (opt.kernel == AttnKernel::automatic && plan.max_q_len <= kDecodeMaxQ);
   plan.kernel = decode ? AttnKernel::decode : AttnKernel::prefill;
+  check(opt.main_loop != MainLoop::wgmma || !decode,
+        "main_loop wgmma is a prefill main loop; the decode kernel (q_len <= 8) uses mma_sync");
+  check(opt.main_loop != MainLoop::wgmma || wgmma_usable(),
+        "main_loop wgmma needs a compute capability 9.0 GPU and eft built for sm_90a (CMAKE_CUDA_ARCHITECTURES "
+        "containing 90a); this device/build has {}",
+        sm_count() > 0 ? device_name() : std::string("no CUDA device"));
+  plan.main_loop = !decode && opt.main_loop != MainLoop::mma_sync && wgmma_usable() ? MainLoop::wgmma : MainLoop::mma_sync;
   const int group = p.q_heads / p.kv_heads;
   const int max_q = std::max(plan.max_q_len, 1);
-  plan.config = pick_config(p.head_dim, a.q_dtype, decode, max_q * group);
+  plan.config = pick_config(plan.main_loop, p.head_dim, a.q_dtype, decode, max_q * group);
   check(plan.config >= 0, "no CUDA attention kernel for head_dim {} dtype {}", p.head_dim, dtype_name(a.q_dtype));
   int n_cfg = 0;
-  const FwdConfig& cfg = detail::fwd_configs(&n_cfg)[plan.config];
+  const FwdConfig& cfg = main_loop_configs(plan.main_loop, &n_cfg)[plan.config];
   plan.block_m = cfg.block_m;
   plan.block_n = cfg.block_n;
   plan.smem_bytes = cfg.smem_bytes;
@@ -218,7 +252,8 @@ void attention(const AttentionParams& p, const AttentionArgs& a, const Attention
     f.part_o = static_cast<float*>(ws.data);
     f.part_lse = reinterpret_cast<float*>(static_cast<char*>(ws.data) + align_up(parts * p.head_dim * sizeof(float), 256));
   }
-  cudaError_t e = detail::launch_fwd(plan.config, f, plan.n_seqs, stream);
+  cudaError_t e = plan.main_loop == MainLoop::wgmma ? detail::launch_fwd_sm90(plan.config, f, plan.n_seqs, stream)
+                                                    : detail::launch_fwd(plan.config, f, plan.n_seqs, stream);
   check(e == cudaSuccess, "CUDA attention kernel launch failed: {}", cudaGetErrorString(e));
   if (plan.kv_splits > 1) {
     e = detail::launch_merge(f, plan.q_tokens, p.head_dim, stream);

@@ -1,0 +1,355 @@
+#pragma once
+// Device code shared by the two attention main loops: fwd.cu (mma.sync, sm_80+) and fwd_sm90.cu
+// (wgmma, sm_90a). Both keep, per thread, the accumulators of whole m16n8 tiles in the mma.sync
+// C layout (a wgmma m64nN accumulator is, per warp, exactly N/8 such tiles), so the masking, the
+// online softmax and the epilogue below serve both: s[mt][nt][e] is the score of row
+// row0 + 16 mt + lane/4 + 8 (e/2) and key key_base + 8 nt + (e%2), where key_base already holds
+// this thread's column offset 2 (lane%4).
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include "attention/cuda/fwd_params.h"
+#include "eft/mask.h"
+
+namespace eft::cuda::detail {
+
+constexpr float kLn2 = 0.6931471805599453f;
+
+// ---- small PTX wrappers ---------------------------------------------------------------------
+__device__ __forceinline__ uint32_t smem_addr(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+// 16-byte global -> shared copy; when !valid the destination is zero-filled (src-size 0), which
+// is how rows past the end of a sequence become harmless zeros instead of garbage.
+__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
+  cp_async16(smem_addr(dst), src, valid);
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+__device__ __forceinline__ float fast_exp2(float x) {  // ex2.approx(-inf) = +0
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
+// Two floats -> one register of two 16-bit values (low half first), the MMA A-operand packing.
+template <typename T> __device__ __forceinline__ uint32_t pack2(float lo, float hi);
+template <> __device__ __forceinline__ uint32_t pack2<__nv_bfloat16>(float lo, float hi) {
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<uint32_t*>(&v);
+}
+template <> __device__ __forceinline__ uint32_t pack2<__half>(float lo, float hi) {
+  __half2 v = __floats2half2_rn(lo, hi);
+  return *reinterpret_cast<uint32_t*>(&v);
+}
+
+// Stores two adjacent output elements (col, col+1) in the requested dtype.
+__device__ __forceinline__ void store2(void* base, DType t, int64_t idx, float a, float b) {
+  if (t == DType::f32) {
+    *reinterpret_cast<float2*>(static_cast<float*>(base) + idx) = make_float2(a, b);
+  } else if (t == DType::bf16) {
+    *reinterpret_cast<__nv_bfloat162*>(static_cast<__nv_bfloat16*>(base) + idx) = __floats2bfloat162_rn(a, b);
+  } else {
+    *reinterpret_cast<__half2*>(static_cast<__half*>(base) + idx) = __floats2half2_rn(a, b);
+  }
+}
+
+// Row of K/V for key `key` of one sequence (int32 index math: keys < 2^31). Built once per CTA so
+// the tile loads do no per-chunk lookups of kv_start; power-of-two block sizes (the usual
+// 16..256) use shifts instead of integer division.
+struct KvRows {
+  int64_t base = 0;               // contiguous: kv_start[s]
+  const int32_t* table = nullptr; // paged: block_table row of the sequence
+  int block_size = 0, shift = -1;
+  __device__ __forceinline__ KvRows(const KvView& kv, int shift_, int s) {
+    if (kv.layout == KvLayout::contiguous) {
+      base = kv.kv_start[s];
+    } else {
+      table = kv.block_table + int64_t(s) * kv.max_blocks;
+      block_size = kv.block_size;
+      shift = shift_;
+    }
+  }
+  __device__ __forceinline__ int64_t operator()(int key) const {
+    if (!table) return base + key;
+    if (shift >= 0) return (int64_t(table[key >> shift]) << shift) + (key & ((1 << shift) - 1));
+    return int64_t(table[key / block_size]) * block_size + key % block_size;
+  }
+};
+
+// Conservative key interval [lo, hi] any query in positions [q_lo, q_hi] may see (before the
+// per-tile test): lets causal / window masks start and stop the tile loop without scanning.
+__device__ __forceinline__ void key_bounds(const Mask& m, int64_t q_lo, int64_t q_hi, int64_t& lo, int64_t& hi) {
+  switch (m.type) {
+    case MaskType::none: break;
+    case MaskType::causal: hi = min(hi, q_hi); break;
+    case MaskType::window:
+      if (m.left >= 0) lo = max(lo, q_lo - m.left);
+      if (m.right >= 0) hi = min(hi, q_hi + m.right);
+      break;
+    default:
+      if (m.causal) hi = min(hi, q_hi);
+      break;
+  }
+}
+
+// What one CTA works on: its sequence, query tokens, query heads and key tiles. Both main loops
+// build it the same way from the grid position, so they agree on which CTA does what.
+struct CtaWork {
+  int seq = 0, split = 0;
+  int32_t q0 = 0, q_len = 0, kv_len = 0;  // sequence's first Q row, its query and key counts
+  int tok0 = 0, n_tok = 0;                // this CTA's tokens [tok0, tok0 + n_tok) of the sequence
+  int kvh = 0, head0 = 0, nh = 0;         // KV head, first query head, query heads in the set
+  int64_t pos0 = 0, q_lo = 0, q_hi = 0;   // position of token 0; of this CTA's first/last token
+  int kt_begin = 0, kt_end = 0;           // key tiles [begin, end) this CTA (split) visits
+
+  // False when the CTA has no rows (the grid is sized for the longest sequence).
+  __device__ __forceinline__ bool init(const FwdParams& p, int BN) {
+    seq = blockIdx.z;
+    q0 = p.batch.q_start[seq];
+    q_len = p.batch.q_start[seq + 1] - q0;
+    kv_len = p.batch.kv_len[seq];
+    split = blockIdx.x % p.kv_splits;
+    // Heaviest query tiles (latest positions, most keys under causal) are launched first.
+    const int qtile = p.q_tiles - 1 - int(blockIdx.x / p.kv_splits);
+    tok0 = qtile * p.tokens_per_cta;
+    if (tok0 >= q_len) return false;
+    n_tok = min(p.tokens_per_cta, q_len - tok0);
+    kvh = blockIdx.y / p.head_chunks;
+    const int hc = blockIdx.y % p.head_chunks;
+    head0 = kvh * p.group + hc * p.heads_per_cta;
+    nh = min(p.heads_per_cta, p.group - hc * p.heads_per_cta);
+    pos0 = p.batch.q_pos0 ? int64_t(p.batch.q_pos0[seq]) : int64_t(kv_len) - q_len;
+    q_lo = pos0 + tok0;
+    q_hi = pos0 + tok0 + n_tok - 1;
+    int64_t k_lo = 0, k_hi = int64_t(kv_len) - 1;
+    key_bounds(p.mask, q_lo, q_hi, k_lo, k_hi);
+    if (k_hi >= k_lo) {
+      const int t0 = int(k_lo / BN), t1 = int(k_hi / BN) + 1;
+      const int per = (t1 - t0 + p.kv_splits - 1) / p.kv_splits;
+      kt_begin = min(t1, t0 + split * per);
+      kt_end = min(t1, kt_begin + per);
+    }
+    return true;
+  }
+  __device__ __forceinline__ TileState tile_state(const FwdParams& p, int j, int BN) const {
+    const int64_t lo = int64_t(j) * BN, hi = min(lo + BN, int64_t(kv_len)) - 1;
+    TileState s = mask_tile(p.mask, q_lo, q_hi, lo, hi);
+    if (s == TileState::full && lo + BN > kv_len) s = TileState::partial;  // ragged end
+    return s;
+  }
+  // First tile >= j that the mask does not empty entirely (kt_end when none), and its state.
+  __device__ __forceinline__ int next_tile(const FwdParams& p, int j, int BN, TileState& st) const {
+    for (; j < kt_end; ++j) {
+      st = tile_state(p, j, BN);
+      if (st != TileState::empty) break;
+    }
+    return j;
+  }
+  __device__ __forceinline__ int next_tile(const FwdParams& p, int j, int BN) const {
+    TileState st;
+    return next_tile(p, j, BN, st);
+  }
+  // Where row r of the set goes: Q/O row and head, or false if r is padding.
+  __device__ __forceinline__ bool row_dest(const FwdParams& p, int r, int64_t& tok, int& head) const {
+    const int t = r / p.heads_per_cta, g = r % p.heads_per_cta;
+    tok = int64_t(q0) + tok0 + t;
+    head = head0 + g;
+    return t < n_tok && g < nh;
+  }
+  // Writes one finished pair (cols c, c+1) of row r: final output or a split partial.
+  __device__ __forceinline__ void emit(const FwdParams& p, int D, int r, int c, float a, float b) const {
+    int64_t tok;
+    int head;
+    if (!row_dest(p, r, tok, head)) return;
+    if (p.kv_splits == 1) {
+      store2(p.o, p.o_dtype, tok * p.o_stride + int64_t(head) * D + c, a, b);
+    } else {
+      float* dst = p.part_o + ((tok * p.q_heads + head) * p.kv_splits + split) * D + c;
+      *reinterpret_cast<float2*>(dst) = make_float2(a, b);
+    }
+  }
+  __device__ __forceinline__ void emit_lse(const FwdParams& p, int r, float lse) const {
+    int64_t tok;
+    int head;
+    if (!row_dest(p, r, tok, head)) return;
+    if (p.kv_splits == 1) {
+      if (p.lse) p.lse[tok * p.q_heads + head] = lse;
+    } else {
+      p.part_lse[(tok * p.q_heads + head) * p.kv_splits + split] = lse;
+    }
+  }
+};
+
+// Soft-cap (rare) maps the raw scores to base-2 logits, behind a uniform branch. Returns the
+// factor the exponent's FFMA applies: without softcap the scores stay raw and the scale folds into
+// p = exp2(s * scale_log2 - m) (m in base-2 units; scale > 0, so max commutes with it).
+template <int MT, int NT>
+__device__ __forceinline__ float softcap_scores(float (&s)[MT][NT][4], const FwdParams& p) {
+  if (p.softcap_log2 > 0.f) {
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) s[mt][nt][e] = p.softcap_log2 * tanhf(s[mt][nt][e] * p.scale_over_cap);
+    return 1.f;
+  }
+  return p.scale_log2;
+}
+
+// Sets the masked scores of a partial tile to -inf. row0: this warp's first row of the set;
+// key_base: key of this thread's element (nt = 0, e = 0).
+template <int MT, int NT>
+__device__ __forceinline__ void mask_partial(float (&s)[MT][NT][4], const FwdParams& p, const CtaWork& w, int row0,
+                                             int key_base) {
+  constexpr int KPW = NT * 8;
+  const int lane = threadIdx.x & 31;
+  if (p.mask.type == MaskType::none || p.mask.type == MaskType::causal || p.mask.type == MaskType::window) {
+    // Cheap predicates (ragged end, causal, window): each row allows one contiguous key interval,
+    // so compute it once per row relative to this thread's first key and test each element with
+    // two int32 compares against compile-time offsets nt * 8 + e.
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int r = row0 + mt * 16 + (lane >> 2) + 8 * h;
+        const int64_t pos = min(w.q_lo + r / p.heads_per_cta, w.q_hi);
+        int64_t lo = 0, hi = int64_t(w.kv_len) - 1;
+        if (p.mask.type == MaskType::causal) hi = min(hi, pos);
+        if (p.mask.type == MaskType::window) {
+          if (p.mask.left >= 0) lo = max(lo, pos - p.mask.left);
+          if (p.mask.right >= 0) hi = min(hi, pos + p.mask.right);
+        }
+        // Relative bounds, clamped into [-1, KPW] so they fit int32 whatever the positions.
+        const int lo_rel = int(max(int64_t(-1), min(int64_t(KPW), lo - key_base)));
+        const int hi_rel = int(max(int64_t(-1), min(int64_t(KPW), hi - key_base)));
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const int k = nt * 8 + e;
+            if (k < lo_rel || k > hi_rel) s[mt][nt][2 * h + e] = -INFINITY;
+          }
+      }
+    return;
+  }
+  // Other masks: evaluate the predicate once per element in a rolled loop (one copy of
+  // mask_allows in the code, not MT*NT*4 inlined ones), collecting one bit per element, then
+  // apply the bits with compile-time register indices.
+  static_assert(MT * 4 * NT <= 64, "allowed-bits word holds this thread's elements of a tile");
+  uint64_t allowed = 0;
+#pragma unroll 1
+  for (int i = 0; i < MT * 4 * NT; ++i) {
+    const int mt = i / (4 * NT), h = (i / (2 * NT)) & 1, b = i % (2 * NT);  // b = nt * 2 + e
+    const int r = row0 + mt * 16 + (lane >> 2) + 8 * h;
+    const int64_t pos = min(w.q_lo + r / p.heads_per_cta, w.q_hi);
+    const int key = key_base + (b >> 1) * 8 + (b & 1);
+    if (key < w.kv_len && mask_allows(p.mask, pos, key)) allowed |= uint64_t(1) << i;
+  }
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int h = 0; h < 2; ++h)
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+        for (int e = 0; e < 2; ++e)
+          if (!((allowed >> (mt * 4 * NT + h * 2 * NT + nt * 2 + e)) & 1)) s[mt][nt][2 * h + e] = -INFINITY;
+}
+
+// Reduces v[0..N) (N a power of two) pairwise, log2(N) levels deep; v is clobbered.
+template <int N, typename Op>
+__device__ __forceinline__ float tree_reduce(float* v, Op op) {
+  if constexpr (N == 1) {
+    return v[0];
+  } else {
+#pragma unroll
+    for (int i = 0; i < N / 2; ++i) v[i] = op(v[i], v[i + N / 2]);
+    return tree_reduce<N / 2>(v, op);
+  }
+}
+
+// Online softmax over one tile, per row (this thread's rows lane/4 and lane/4 + 8 of each m16
+// tile; the four threads of a quad share a row): updates the running max m (base 2) and the
+// per-thread partial sum l, turns s into P, and returns in alpha the factor the output
+// accumulators must be rescaled by (rescale_rows) — separate, so that a main loop can apply it
+// after an MMA still accumulating into them has finished.
+template <int MT, int NT>
+__device__ __forceinline__ void online_softmax(float (&s)[MT][NT][4], float (&row_m)[MT][2], float (&row_l)[MT][2],
+                                               float (&alpha)[MT][2], float sc) {
+  static_assert((NT & (NT - 1)) == 0, "tree reductions over a power-of-two count of n8 tiles");
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      // Max and sum as trees, not chains: with few warps per scheduler a chain of NT dependent
+      // FMNMX/FADD would leave the issue slots idle for its whole latency.
+      float part[NT];
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) part[nt] = fmaxf(s[mt][nt][2 * h], s[mt][nt][2 * h + 1]);
+      float mx = tree_reduce<NT>(part, [](float a, float b) { return fmaxf(a, b); });
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+      const float m_new = fmaxf(row_m[mt][h], mx * sc);
+      const float m_use = m_new == -INFINITY ? 0.f : m_new;  // all masked so far: avoid inf - inf
+      alpha[mt][h] = fast_exp2(row_m[mt][h] - m_use);
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) {
+        const float p0 = fast_exp2(fmaf(s[mt][nt][2 * h], sc, -m_use));
+        const float p1 = fast_exp2(fmaf(s[mt][nt][2 * h + 1], sc, -m_use));
+        s[mt][nt][2 * h] = p0;
+        s[mt][nt][2 * h + 1] = p1;
+        part[nt] = p0 + p1;
+      }
+      const float sum = tree_reduce<NT>(part, [](float a, float b) { return a + b; });
+      row_l[mt][h] = row_l[mt][h] * alpha[mt][h] + sum;  // per-thread partial; quad-reduced at the end
+      row_m[mt][h] = m_new;
+    }
+  }
+}
+
+template <int MT, int DT>
+__device__ __forceinline__ void rescale_rows(float (&o)[MT][DT][4], const float (&alpha)[MT][2]) {
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int dt = 0; dt < DT; ++dt) {
+      o[mt][dt][0] *= alpha[mt][0];
+      o[mt][dt][1] *= alpha[mt][0];
+      o[mt][dt][2] *= alpha[mt][1];
+      o[mt][dt][3] *= alpha[mt][1];
+    }
+}
+
+// Epilogue when each row lives in one warp: quad-reduce l, normalise, write O (and LSE).
+template <int MT, int DT>
+__device__ __forceinline__ void store_rows(const FwdParams& p, const CtaWork& w, int row0, float (&o)[MT][DT][4],
+                                           const float (&row_m)[MT][2], float (&row_l)[MT][2]) {
+  const int lane = threadIdx.x & 31;
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      float l = row_l[mt][h];
+      l += __shfl_xor_sync(0xffffffffu, l, 1);
+      l += __shfl_xor_sync(0xffffffffu, l, 2);
+      const int r = row0 + mt * 16 + (lane >> 2) + 8 * h;
+      const float inv = l > 0.f ? 1.f / l : 0.f;  // no key allowed: O = 0
+#pragma unroll
+      for (int dt = 0; dt < DT; ++dt)
+        w.emit(p, DT * 8, r, dt * 8 + (lane & 3) * 2, o[mt][dt][2 * h] * inv, o[mt][dt][2 * h + 1] * inv);
+      if ((lane & 3) == 0) w.emit_lse(p, r, l > 0.f ? row_m[mt][h] * kLn2 + logf(l) : -INFINITY);
+    }
+}
+
+}  // namespace eft::cuda::detail

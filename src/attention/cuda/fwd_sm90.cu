@@ -1,0 +1,376 @@
+// Prefill attention main loop for Hopper (sm_90a): the same work split, masks, online softmax
+// and epilogue as fwd.cu (shared through fwd_common.cuh), with both matrix products on warpgroup
+// MMAs (wgmma) instead of mma.sync:
+//   S[64 x BN] = Q K^T   wgmma m64nBNk16, Q and K straight from shared memory (descriptors)
+//   O[64 x D] += P V     wgmma m64nNk16, P from registers (the S accumulators, packed to 16 bit),
+//                        V from shared memory read MN-major (no transposing ldmatrix)
+// A CTA is two warpgroups (8 warps, 256 threads) owning 128 query rows of one head; warp w owns
+// rows [16w, 16w + 16), exactly as in fwd.cu's prefill, so the per-thread accumulator layout and
+// every routine after the products are shared. K/V tiles stream through two shared-memory stages
+// with cp.async (which, unlike TMA, reads paged block tables and ragged ends row by row, the same
+// addressing as fwd.cu). wgmma reads the shared tiles through descriptors with the 128-byte
+// swizzle, so every tile is stored as D/64 column blocks of [rows][128 B] with the 16-byte
+// chunks of each row XOR-ed by row % 8, at 1024-byte aligned addresses.
+//
+// Ordering rules this file follows (PTX ISA, "asynchronous warpgroup level matrix" section):
+// shared memory written by ordinary/cp.async stores is made visible to the tensor cores' async
+// proxy with fence.proxy.async before the barrier; wgmma.fence precedes the first wgmma that
+// touches registers written by ordinary instructions; results are read only after
+// wgmma.wait_group, and an empty asm with the registers as operands keeps the compiler from
+// hoisting those reads above the wait.
+//
+// Built only for sm_90a (the wgmma instructions need the arch-specific target); on any other
+// target the kernel body is empty and the planner never picks it (EFT_CUDA_SM90A, see plan.cpp).
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cmath>
+#include <cstdint>
+#include <mutex>
+#include <type_traits>
+
+#include "attention/cuda/fwd_common.cuh"
+#include "attention/cuda/sm90_selftest.h"
+#include "attention/cuda/wgmma_ops.cuh"
+
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define EFT_WGMMA_BODY 1
+#endif
+
+namespace eft::cuda::detail {
+namespace {
+
+// ---- 128-byte-swizzled tiles and their descriptors ---------------------------------------------
+// Byte offset of 16-byte chunk `ch` (0 .. D/8-1) of row r in a tile of `rows` rows stored as
+// column blocks of 64 elements: block ch / 8 holds [rows][128 B], chunk ch % 8 swizzled by r % 8.
+__device__ __forceinline__ uint32_t sw128_offset(int rows, int r, int ch) {
+  return uint32_t((ch >> 3) * rows * 128 + r * 128 + (((ch & 7) ^ (r & 7)) << 4));
+}
+// wgmma shared-memory descriptor (layout type 1 = 128-byte swizzle): start address, leading and
+// stride byte offsets, all in 16-byte units. K-major operands (Q, K): SBO = 1024 (the next 8
+// rows), LBO unused. MN-major V: LBO = the next 64-column block, SBO = the next 8 keys.
+__device__ __forceinline__ uint64_t sw128_desc(uint32_t addr, uint32_t lbo, uint32_t sbo) {
+  return uint64_t((addr & 0x3FFFF) >> 4) | (uint64_t((lbo >> 4) & 0x3FFF) << 16) |
+         (uint64_t((sbo >> 4) & 0x3FFF) << 32) | (uint64_t(1) << 62);
+}
+__device__ __forceinline__ void fence_async_shared() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void wgmma_wait() { asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory"); }
+// Pins registers written by an async wgmma after the wait (see the header comment).
+template <int N>
+__device__ __forceinline__ void reg_fence(float* r) {
+#pragma unroll
+  for (int i = 0; i < N; ++i) asm volatile("" : "+f"(r[i])::"memory");
+}
+
+// S (+)= A[64 x 16] B^T with both from shared memory; N = 64 or 128 keys.
+template <typename T, int N>
+__device__ __forceinline__ void mma_ss(float* d, uint64_t da, uint64_t db, int scale_d) {
+  if constexpr (N == 128) Wgmma<T>::template wgmma_ss_n128<0>(d, da, db, scale_d);
+  else Wgmma<T>::template wgmma_ss_n64<0>(d, da, db, scale_d);
+}
+// O (+)= P[64 x 16] (registers) V[16 x N] (shared, MN-major); N = 64 or 128 columns.
+template <typename T, int N>
+__device__ __forceinline__ void mma_rs(float* d, const uint32_t (&a)[4], uint64_t db, int scale_d) {
+  if constexpr (N == 128) Wgmma<T>::template wgmma_rs_n128<1>(d, a, db, scale_d);
+  else Wgmma<T>::template wgmma_rs_n64<1>(d, a, db, scale_d);
+}
+
+template <typename T, int D, int BN>
+struct Sm90Tile {
+  static constexpr int kWarps = 8, kThreads = kWarps * 32, kBM = 128;
+  static constexpr int kChunks = D / 8;                               // 16-byte chunks per row
+  static constexpr uint32_t kQBytes = uint32_t(kBM) * D * sizeof(T);  // Q   [BM][D]
+  static constexpr uint32_t kTileBytes = uint32_t(BN) * D * sizeof(T);  // one K or V tile [BN][D]
+  // K in 2 stages, V in 3: V of tile j is read one iteration later than K (see the kernel).
+  static constexpr int kKStages = 2, kVStages = 3;
+  static constexpr size_t kSmem = kQBytes + size_t(kKStages + kVStages) * kTileBytes + 1024;  // + alignment slack
+  static constexpr int kPvN = D < 128 ? D : 128;                      // columns per PV wgmma
+  static_assert(BN == 64 || BN == 128, "wgmma N of the S product");
+  static_assert(D % 64 == 0, "whole 128-byte swizzle column blocks");
+};
+
+// The tile loop is software-pipelined across iterations (FlashAttention-3's intra-warpgroup
+// overlap): iteration i issues S_i = Q K_i^T and O += P_{i-1} V_{i-1} back to back, waits only for
+// S_i, runs the softmax of tile i while the tensor cores still work on P_{i-1} V_{i-1}, then waits
+// for that and rescales O. So V_i is read one iteration after K_i: K needs 2 stages, V 3. One
+// barrier per iteration: after it, every thread has finished iteration i-1, so the stages the
+// loads of tile i+1 overwrite (K_{i-1}, V_{i-2}) are free.
+template <typename T, int D, int BN>
+__global__ void __launch_bounds__(256, 1) fwd_sm90_kernel(const __grid_constant__ FwdParams p) {
+#ifdef EFT_WGMMA_BODY
+  using C = Sm90Tile<T, D, BN>;
+  constexpr int BM = C::kBM, NT = BN / 8, DT = D / 8, CH = C::kChunks;
+  extern __shared__ __align__(1024) unsigned char smem_raw[];
+  const uint32_t sQ = (smem_addr(smem_raw) + 1023u) & ~1023u;  // [D/64][BM][128 B]
+  const uint32_t sK = sQ + C::kQBytes;                          // [2][D/64][BN][128 B]
+  const uint32_t sV = sK + C::kKStages * C::kTileBytes;         // [3][D/64][BN][128 B]
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2;
+  CtaWork w;
+  if (!w.init(p, BN)) return;
+
+  const T* gq = static_cast<const T*>(p.q);
+  for (int c = tid; c < BM * CH; c += C::kThreads) {
+    const int r = c / CH, ch = c % CH;
+    const bool ok = r < w.n_tok;
+    const T* src = ok ? gq + int64_t(w.q0 + w.tok0 + r) * p.q_stride + int64_t(w.head0) * D + ch * 8 : gq;
+    cp_async16(sQ + sw128_offset(BM, r, ch), src, ok);
+  }
+
+  // K/V tile loads: thread t always copies 16-byte chunk t % CH of rows t / CH + k * kRowStep, so
+  // its shared-memory offsets differ only by whole 8-row swizzle periods (one offset per CTA) and,
+  // for contiguous K/V, its global addresses by a fixed row stride.
+  constexpr int kRowStep = C::kThreads / CH, kPasses = BN / kRowStep;
+  static_assert(kRowStep % 8 == 0 && BN % kRowStep == 0, "loads keep the swizzle phase of their rows");
+  const int ld_ch = tid % CH, ld_r0 = tid / CH;
+  const uint32_t ld_soff = sw128_offset(BN, ld_r0, ld_ch);
+  const T* gk = static_cast<const T*>(p.k);
+  const T* gv = static_cast<const T*>(p.v);
+  const int64_t col = int64_t(w.kvh) * D + ld_ch * 8;
+  const KvRows kv_rows(p.kv, p.block_shift, w.seq);
+  const bool contiguous = p.kv.layout == KvLayout::contiguous;
+  auto load_kv = [&](int j, int i) {  // tile j as the i-th tile of the loop
+    const uint32_t dk = sK + (i % C::kKStages) * C::kTileBytes + ld_soff;
+    const uint32_t dv = sV + (i % C::kVStages) * C::kTileBytes + ld_soff;
+    const int key0 = j * BN + ld_r0;
+    if (contiguous) {
+      const int64_t off0 = (kv_rows.base + key0) * p.kv_stride + col;
+#pragma unroll
+      for (int k = 0; k < kPasses; ++k) {
+        const bool ok = key0 + k * kRowStep < w.kv_len;
+        const int64_t off = ok ? off0 + int64_t(k * kRowStep) * p.kv_stride : 0;
+        cp_async16(dk + k * kRowStep * 128, gk + off, ok);
+        cp_async16(dv + k * kRowStep * 128, gv + off, ok);
+      }
+    } else {
+#pragma unroll
+      for (int k = 0; k < kPasses; ++k) {
+        const int key = key0 + k * kRowStep;
+        const bool ok = key < w.kv_len;
+        const int64_t off = ok ? kv_rows(key) * p.kv_stride + col : 0;
+        cp_async16(dk + k * kRowStep * 128, gk + off, ok);
+        cp_async16(dv + k * kRowStep * 128, gv + off, ok);
+      }
+    }
+  };
+
+  float o[1][DT][4];       // this thread's part of the warpgroup's O [64 x D] accumulator
+  float s[1][NT][4];       // ... of S / P [64 x BN] of the current tile
+  uint32_t pa[BN / 16][4]; // P of the previous tile, packed as wgmma A fragments (one per k16)
+  float row_m[1][2] = {{-INFINITY, -INFINITY}}, row_l[1][2] = {{0.f, 0.f}};
+#pragma unroll
+  for (int dt = 0; dt < DT; ++dt) o[0][dt][0] = o[0][dt][1] = o[0][dt][2] = o[0][dt][3] = 0.f;
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) s[0][nt][0] = s[0][nt][1] = s[0][nt][2] = s[0][nt][3] = 0.f;
+
+  // O += P_{i-1} V_{i-1}: V advances 16 rows (2 KB) per k16 step, 2 column blocks per n128.
+  // Descriptors are built once and advanced by adding byte offsets / 16 to their address field
+  // (all offsets stay inside the tile, so the 14-bit field never carries).
+  const uint64_t v_desc0 = sw128_desc(sV, BN * 128, 1024);
+  auto issue_pv = [&](int i_prev) {
+    const uint64_t dv = v_desc0 + (i_prev % C::kVStages) * (C::kTileBytes >> 4);
+#pragma unroll
+    for (int ks = 0; ks < BN / 16; ++ks)
+#pragma unroll
+      for (int h = 0; h < D / C::kPvN; ++h) {
+        const uint32_t off = uint32_t(ks) * 16 * 128 + uint32_t(h) * (C::kPvN / 64) * BN * 128;
+        mma_rs<T, C::kPvN>(&o[0][h * (C::kPvN / 8)][0], pa[ks], dv + (off >> 4), 1);
+      }
+  };
+
+  const int row0 = warp * 16;
+  const uint64_t q_desc0 = sw128_desc(sQ + uint32_t(wg) * 64 * 128, 16, 1024);  // this warpgroup's 64 rows of Q
+  const uint64_t k_desc0 = sw128_desc(sK, 16, 1024);
+  TileState st = TileState::full;  // of tile j
+  int j = w.next_tile(p, w.kt_begin, BN, st);
+  if (j < w.kt_end) load_kv(j, 0);
+  cp_async_commit();
+  int i = 0;  // position of tile j in this CTA's sequence of visited tiles
+  // One iteration; WithPv is false only for the first tile (no P V before it). A compile-time flag
+  // rather than a branch around the MMAs: a run-time branch between wgmmas makes the compiler
+  // serialize them.
+  auto step = [&](auto with_pv) {
+    cp_async_wait<0>();  // Q and tile j have landed (this thread's copies) ...
+    fence_async_shared();
+    __syncthreads();     // ... everyone's, and everyone is done with iteration i - 1
+    TileState st_next = TileState::full;
+    const int jn = w.next_tile(p, j + 1, BN, st_next);
+    if (jn < w.kt_end) load_kv(jn, i + 1);
+    cp_async_commit();
+
+    // S = Q K^T: D/16 k-steps; within a 64-column block a k-step is 32 bytes further along the
+    // (swizzled) rows, the hardware applying the swizzle to the final address.
+    const uint64_t dk = k_desc0 + (i % C::kKStages) * (C::kTileBytes >> 4);
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      const uint32_t koff = uint32_t(kk % 4) * 32;
+      mma_ss<T, BN>(&s[0][0][0], q_desc0 + ((uint32_t(kk / 4) * BM * 128 + koff) >> 4),
+                    dk + ((uint32_t(kk / 4) * BN * 128 + koff) >> 4), kk > 0);
+    }
+    wgmma_commit();
+    if constexpr (decltype(with_pv)::value) issue_pv(i - 1);
+    wgmma_commit();
+    wgmma_wait<1>();  // S is ready; P_{i-1} V_{i-1} may still run
+    reg_fence<NT * 4>(&s[0][0][0]);
+
+    const float sc = softcap_scores(s, p);
+    if (st == TileState::partial) mask_partial(s, p, w, row0, j * BN + (lane & 3) * 2);
+    float alpha[1][2];
+    online_softmax(s, row_m, row_l, alpha, sc);
+    wgmma_wait<0>();  // O and the registers of P_{i-1} are free again
+    reg_fence<DT * 4>(&o[0][0][0]);
+    rescale_rows(o, alpha);
+#pragma unroll
+    for (int ks = 0; ks < BN / 16; ++ks) {
+      pa[ks][0] = pack2<T>(s[0][2 * ks][0], s[0][2 * ks][1]);
+      pa[ks][1] = pack2<T>(s[0][2 * ks][2], s[0][2 * ks][3]);
+      pa[ks][2] = pack2<T>(s[0][2 * ks + 1][0], s[0][2 * ks + 1][1]);
+      pa[ks][3] = pack2<T>(s[0][2 * ks + 1][2], s[0][2 * ks + 1][3]);
+    }
+    j = jn;
+    st = st_next;
+    ++i;
+  };
+  if (j < w.kt_end) step(std::false_type{});
+  while (j < w.kt_end) step(std::true_type{});
+  if (i > 0) {  // the last tile's P V
+    wgmma_fence();
+    issue_pv(i - 1);
+    wgmma_commit();
+    wgmma_wait<0>();
+    reg_fence<DT * 4>(&o[0][0][0]);
+  }
+  cp_async_wait<0>();
+  store_rows(p, w, row0, o, row_m, row_l);
+#else
+  (void)p;
+#endif
+}
+
+// ---- building-block check (tests/gpu/test_attention_sm90.cpp) -----------------------------------
+// One warpgroup computes C[64 x N] over K = 64 with the same tile layouts and descriptors as the
+// kernel: ss: A [64][64] and B [N][64] (K-major, like Q and K) from shared memory, C = A B^T;
+// rs: A [64][64] from registers, B [64][N] (MN-major, like V), C = A B.
+template <typename T, int N, bool RS>
+__global__ void __launch_bounds__(128) selftest_kernel(const T* a, const T* b, float* c, uint32_t lbo, uint32_t sbo) {
+#ifdef EFT_WGMMA_BODY
+  extern __shared__ __align__(1024) unsigned char smem_raw[];
+  const uint32_t sA = (smem_addr(smem_raw) + 1023u) & ~1023u;  // [64][64]
+  const uint32_t sB = sA + 64 * 64 * sizeof(T);                 // [N][64] (ss) or [64][N] (rs)
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  for (int i = tid; i < 64 * 8; i += 128) cp_async16(sA + sw128_offset(64, i / 8, i % 8), a + i * 8, true);
+  const int b_rows = RS ? 64 : N, b_chunks = RS ? N / 8 : 8;
+  for (int i = tid; i < b_rows * b_chunks; i += 128)
+    cp_async16(sB + sw128_offset(b_rows, i / b_chunks, i % b_chunks), b + i * 8, true);
+  cp_async_commit();
+  cp_async_wait<0>();
+  fence_async_shared();
+  __syncthreads();
+  float d[N / 2];
+#pragma unroll
+  for (int i = 0; i < N / 2; ++i) d[i] = 0.f;
+  wgmma_fence();
+#pragma unroll
+  for (int kk = 0; kk < 4; ++kk) {
+    if constexpr (RS) {
+      // A fragment of rows 16 warp + lane/4 (+8), columns 16 kk + 2 (lane%4) (+1, +8, +9).
+      const int r = warp * 16 + (lane >> 2), col = kk * 16 + (lane & 3) * 2;
+      auto ld = [&](int rr, int cc) { return *reinterpret_cast<const uint32_t*>(a + rr * 64 + cc); };
+      const uint32_t fr[4] = {ld(r, col), ld(r + 8, col), ld(r, col + 8), ld(r + 8, col + 8)};
+      if constexpr (N == 128) Wgmma<T>::template wgmma_rs_n128<1>(d, fr, sw128_desc(sB + kk * 16 * 128, lbo, sbo), 1);
+      else Wgmma<T>::template wgmma_rs_n64<1>(d, fr, sw128_desc(sB + kk * 16 * 128, lbo, sbo), 1);
+    } else {
+      mma_ss<T, N>(d, sw128_desc(sA + kk * 32, lbo, sbo), sw128_desc(sB + kk * 32, lbo, sbo), 1);
+    }
+  }
+  wgmma_commit();
+  wgmma_wait<0>();
+  reg_fence<N / 2>(d);
+#pragma unroll
+  for (int t = 0; t < N / 8; ++t)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int r = warp * 16 + (lane >> 2) + 8 * (e >> 1), col = t * 8 + (lane & 3) * 2 + (e & 1);
+      c[r * N + col] = d[4 * t + e];
+    }
+#else
+  (void)a, (void)b, (void)c, (void)lbo, (void)sbo;
+#endif
+}
+
+template <typename T, int N, bool RS>
+cudaError_t launch_selftest(const void* a, const void* b, float* c, uint32_t lbo, uint32_t sbo) {
+  const int smem = int(64 * 64 * sizeof(T) + 64 * N * sizeof(T) + 1024);
+  auto fn = &selftest_kernel<T, N, RS>;
+  if (cudaError_t e = cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, smem); e != cudaSuccess)
+    return e;
+  fn<<<1, 128, smem>>>(static_cast<const T*>(a), static_cast<const T*>(b), c, lbo, sbo);
+  return cudaGetLastError();
+}
+
+// ---- the table of instantiations ------------------------------------------------------------------
+using KernelFn = void (*)(FwdParams);
+struct Entry {
+  FwdConfig cfg;
+  KernelFn fn;
+};
+template <typename T, int D, int BN>
+constexpr Entry entry(DType dt) {
+  using C = Sm90Tile<T, D, BN>;
+  return Entry{FwdConfig{D, dt, C::kBM, BN, C::kWarps, false, C::kThreads, C::kSmem}, &fwd_sm90_kernel<T, D, BN>};
+}
+using bf = __nv_bfloat16;
+using hf = __half;
+// BN: 128 keys while S (BN/2 registers) and O (D/2) fit next to each other; 64 at D = 256.
+const Entry kTable[] = {
+    entry<bf, 64, 128>(DType::bf16),  entry<hf, 64, 128>(DType::f16),
+    entry<bf, 128, 128>(DType::bf16), entry<hf, 128, 128>(DType::f16),
+    entry<bf, 256, 64>(DType::bf16),  entry<hf, 256, 64>(DType::f16),
+};
+constexpr int kTableSize = int(sizeof(kTable) / sizeof(kTable[0]));
+FwdConfig g_configs[kTableSize];
+std::once_flag g_attr_once[kTableSize];
+cudaError_t g_attr_status[kTableSize];
+
+cudaError_t prepare(int config) {
+  std::call_once(g_attr_once[config], [config] {
+    const Entry& e = kTable[config];
+    g_attr_status[config] =
+        cudaFuncSetAttribute(e.fn, cudaFuncAttributeMaxDynamicSharedMemorySize, int(e.cfg.smem_bytes));
+  });
+  return g_attr_status[config];
+}
+
+}  // namespace
+
+const FwdConfig* fwd_sm90_configs(int* count) {
+  for (int i = 0; i < kTableSize; ++i) g_configs[i] = kTable[i].cfg;
+  *count = kTableSize;
+  return g_configs;
+}
+
+cudaError_t launch_fwd_sm90(int config, const FwdParams& p, int n_seqs, cudaStream_t stream) {
+  if (config < 0 || config >= kTableSize) return cudaErrorInvalidValue;
+  const Entry& e = kTable[config];
+  if (cudaError_t attr = prepare(config); attr != cudaSuccess) return attr;
+  const dim3 grid(unsigned(p.q_tiles * p.kv_splits), unsigned(p.kv_heads * p.head_chunks), unsigned(n_seqs));
+  e.fn<<<grid, e.cfg.threads, e.cfg.smem_bytes, stream>>>(p);
+  return cudaGetLastError();
+}
+
+cudaError_t wgmma_selftest(bool f16, int n, bool rs, const void* a, const void* b, float* c, uint32_t lbo,
+                           uint32_t sbo) {
+  if (n != 64 && n != 128) return cudaErrorInvalidValue;
+  if (f16) {
+    if (rs) return n == 64 ? launch_selftest<hf, 64, true>(a, b, c, lbo, sbo) : launch_selftest<hf, 128, true>(a, b, c, lbo, sbo);
+    return n == 64 ? launch_selftest<hf, 64, false>(a, b, c, lbo, sbo) : launch_selftest<hf, 128, false>(a, b, c, lbo, sbo);
+  }
+  if (rs) return n == 64 ? launch_selftest<bf, 64, true>(a, b, c, lbo, sbo) : launch_selftest<bf, 128, true>(a, b, c, lbo, sbo);
+  return n == 64 ? launch_selftest<bf, 64, false>(a, b, c, lbo, sbo) : launch_selftest<bf, 128, false>(a, b, c, lbo, sbo);
+}
+
+}  // namespace eft::cuda::detail

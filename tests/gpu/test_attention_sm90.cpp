@@ -1,0 +1,94 @@
+// The wgmma building blocks of the Hopper main loop (src/attention/cuda/fwd_sm90.cu) on one small
+// product each, against float64: the 128-byte-swizzled tile layout, the shared-memory descriptors
+// (K-major Q/K, MN-major V) and the register fragment of P. The attention-level checks of the
+// same main loop are in test_attention_cuda.cpp (every prefill case runs on both main loops).
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "attention/cuda/sm90_selftest.h"
+#include "common/attn_case.h"
+#include "eft/attention_cuda.h"
+#include "eft/dtype.h"
+#include "gpu/gpu_case.h"
+
+namespace eft::test {
+namespace {
+
+// True when the planner picks the wgmma main loop for a plain prefill on this device and build.
+bool wgmma_in_use() {
+  AttnCaseSpec s;
+  s.head_dim = 128;
+  s.dtype = s.o_dtype = DType::bf16;
+  s.q_lens = {256};
+  s.kv_lens = {256};
+  AttnCase c = make_case(s, 1);
+  return cuda::plan_attention(c.params, c.args()).main_loop == cuda::MainLoop::wgmma;
+}
+
+struct Product {
+  std::vector<double> c;  // [64][n] float64 reference
+  std::vector<float> got;
+};
+
+// C = A B^T (ss: B is [n][64]) or C = A B (rs: B is [64][n]) with 16-bit inputs drawn fresh.
+double run_product(bool f16, int n, bool rs, uint32_t lbo, uint32_t sbo, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  const DType dt = f16 ? DType::f16 : DType::bf16;
+  std::vector<uint16_t> a(64 * 64), b(size_t(64) * n);
+  std::vector<double> ad(a.size()), bd(b.size());
+  auto fill = [&](std::vector<uint16_t>& h, std::vector<double>& d) {
+    for (size_t i = 0; i < h.size(); ++i) {
+      const float x = u(rng);
+      h[i] = f16 ? f32_to_f16(x).bits : f32_to_bf16(x).bits;
+      d[i] = load_as_f64(h.data(), dt, i);
+    }
+  };
+  fill(a, ad);
+  fill(b, bd);
+  std::vector<double> ref(size_t(64) * n, 0.0);
+  for (int i = 0; i < 64; ++i)
+    for (int j = 0; j < n; ++j)
+      for (int k = 0; k < 64; ++k) ref[size_t(i) * n + j] += ad[i * 64 + k] * (rs ? bd[size_t(k) * n + j] : bd[size_t(j) * 64 + k]);
+  DevBuf da(a.data(), a.size() * 2), db(b.data(), b.size() * 2), dc(ref.size() * 4);
+  EXPECT_EQ(cudaMemset(dc.p, 0xff, dc.bytes), cudaSuccess);  // NaN poison
+  EXPECT_EQ(cuda::detail::wgmma_selftest(f16, n, rs, da.p, db.p, dc.as<float>(), lbo, sbo), cudaSuccess);
+  EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  std::vector<float> got(ref.size());
+  EXPECT_EQ(cudaMemcpy(got.data(), dc.p, got.size() * 4, cudaMemcpyDeviceToHost), cudaSuccess);
+  double worst = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    const double e = std::fabs(double(got[i]) - ref[i]);
+    worst = std::isnan(got[i]) ? INFINITY : std::max(worst, e);
+  }
+  return worst;
+}
+
+TEST(CudaWgmma, BuildingBlocksAgainstFloat64) {
+  if (!wgmma_in_use()) GTEST_SKIP() << "wgmma main loop not available (needs sm_90 and an sm_90a build)";
+  std::random_device rd;
+  for (bool f16 : {false, true})
+    for (int n : {64, 128})
+      for (bool rs : {false, true}) {
+        const uint64_t seed = (uint64_t(rd()) << 32) ^ rd();
+        // Products of 64 terms of magnitude <= 1 accumulated in f32: errors ~1e-6.
+        const uint32_t lbo = rs ? 64 * 128 : 16, sbo = 1024;
+        const double err = run_product(f16, n, rs, lbo, sbo, seed);
+        std::string hint;
+        if (!(err <= 1e-4) && rs) {
+          const double swapped = run_product(f16, n, rs, sbo, lbo, seed);
+          hint = " (with LBO/SBO swapped the error is " + std::to_string(swapped) + ")";
+        }
+        EXPECT_LE(err, 1e-4) << (f16 ? "f16" : "bf16") << " n=" << n << (rs ? " rs (P regs x V MN-major)" : " ss (Q K^T)")
+                             << " seed=" << seed << hint;
+      }
+}
+
+}  // namespace
+}  // namespace eft::test
