@@ -3,7 +3,8 @@
 // ms, rate) that tools/gpu/report.py joins with the PyTorch peer (tools/gpu/peer.py) measured in
 // the same device call. Without a CUDA device it says so and exits 0.
 //
-//   bench_attention_cuda [--quick] [--csv FILE] [--main-loop automatic|mma_sync|wgmma]
+//   bench_attention_cuda [--quick] [--csv FILE] [--main-loop automatic|mma_sync|wgmma] [--block-n N]
+//                        [--prefill-only] [--no-persistent]
 //
 // Timing: a CUDA graph of R back-to-back calls (rotating over several input copies when one copy
 // would sit in the 60 MB L2), replayed between two events; median of 7 replays / R.
@@ -24,6 +25,7 @@
 
 #include "eft/attention_cuda.h"
 #include "eft/dtype.h"
+#include "eft/error.h"
 
 namespace {
 
@@ -40,6 +42,8 @@ FILE* g_csv = nullptr;
 // Prefill main loop of every plan (--main-loop); the prefill table also measures mma_sync beside
 // the automatic choice, so the wgmma switch shows what it buys in the same run.
 eft::cuda::MainLoop g_main_loop = eft::cuda::MainLoop::automatic;
+int g_block_n = 0;
+bool g_persistent = true;  // --no-persistent: the plain-grid twin of the wgmma prefill  // --block-n: the prefill key tile of the automatic/wgmma main loop (tuning)
 void row(const char* fmt_line) {
   std::printf("%s\n", fmt_line);
   if (g_csv) std::fprintf(g_csv, "%s\n", fmt_line);
@@ -187,7 +191,16 @@ double run_shape(const BenchShape& s, size_t* ws_bytes, int* splits) {
   }
   cuda::AttentionPlanOptions opt;
   opt.main_loop = s.q_len > 8 ? g_main_loop : cuda::MainLoop::automatic;  // decode is mma_sync only
-  const cuda::AttentionPlan plan = cuda::plan_attention(p, a, opt);
+  if (s.q_len > 8 && g_main_loop != cuda::MainLoop::mma_sync) opt.block_n = g_block_n;
+  opt.persistent = g_persistent;
+  cuda::AttentionPlan plan;
+  try {
+    plan = cuda::plan_attention(p, a, opt);
+  } catch (const eft::Error&) {
+    if (opt.block_n == 0) throw;
+    opt.block_n = 0;  // no such tile width for this head_dim: its default
+    plan = cuda::plan_attention(p, a, opt);
+  }
   *ws_bytes = plan.workspace_bytes;
   *splits = plan.kv_splits;
   void* ws = nullptr;
@@ -237,9 +250,10 @@ int main(int argc, char** argv) {
     std::printf("no CUDA device: bench_attention_cuda skipped\n");
     return 0;
   }
-  bool quick = false;
+  bool quick = false, prefill_only = false;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--quick")) quick = true;
+    if (!std::strcmp(argv[i], "--prefill-only")) prefill_only = true;  // tuning: the prefill table alone
     if (!std::strcmp(argv[i], "--profile")) {
       // One prefill and one decode shape, for a profiler (ncu -k regex:fwd_kernel).
       size_t ws;
@@ -255,6 +269,8 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (!std::strcmp(argv[i], "--csv") && i + 1 < argc) g_csv = std::fopen(argv[++i], "w");
+    if (!std::strcmp(argv[i], "--block-n") && i + 1 < argc) g_block_n = std::atoi(argv[++i]);
+    if (!std::strcmp(argv[i], "--no-persistent")) g_persistent = false;
     if (!std::strcmp(argv[i], "--main-loop") && i + 1 < argc) {
       const char* m = argv[++i];
       if (!std::strcmp(m, "mma_sync")) g_main_loop = eft::cuda::MainLoop::mma_sync;
@@ -286,7 +302,7 @@ int main(int argc, char** argv) {
         std::snprintf(line, sizeof line, "prefill,%d,%d,%d,%d,%d,%.4f,%.1f", D, s.q_heads, N, s.batch, causal, ms,
                       flops / (ms * 1e-3) / 1e12);
         row(line);
-        if (g_main_loop == eft::cuda::MainLoop::automatic) {  // the same shape on the sm_80 main loop
+        if (g_main_loop == eft::cuda::MainLoop::automatic && !prefill_only) {  // the same shape on mma.sync
           g_main_loop = eft::cuda::MainLoop::mma_sync;
           const double ms2 = run_shape(s, &ws, &sp);
           g_main_loop = eft::cuda::MainLoop::automatic;
@@ -296,6 +312,22 @@ int main(int argc, char** argv) {
         }
       }
 
+  // Sliding window N = 16k, W = 1024 (keys i-1023 .. i), 16 heads, D = 128, against our causal.
+  row("# window,N,W,ms_window,ms_causal,speedup,ideal");
+  {
+    BenchShape w{1, 16384, 16384, 16, 16, 128, eft::mask_window(1023, 0)};
+    BenchShape c{1, 16384, 16384, 16, 16, 128, eft::mask_causal()};
+    size_t ws;
+    int sp;
+    const double mw = run_shape(w, &ws, &sp), mc = run_shape(c, &ws, &sp);
+    std::snprintf(line, sizeof line, "window,16384,1024,%.4f,%.4f,%.2f,%.2f", mw, mc, mc / mw, 16384.0 / (2 * 1024));
+    row(line);
+  }
+
+  if (prefill_only) {
+    if (g_csv) std::fclose(g_csv);
+    return 0;
+  }
   // Decode: one query token, GQA 32/8, D = 128; GB/s of K+V bytes read.
   row("# decode,batch,kv_len,paged,ms,gbps,frac_copy,splits,workspace_bytes");
   for (int B : {1, 16, 64})
@@ -312,18 +344,6 @@ int main(int argc, char** argv) {
                       ws);
         row(line);
       }
-
-  // Sliding window N = 16k, W = 1024 (keys i-1023 .. i), 16 heads, D = 128, against our causal.
-  row("# window,N,W,ms_window,ms_causal,speedup,ideal");
-  {
-    BenchShape w{1, 16384, 16384, 16, 16, 128, eft::mask_window(1023, 0)};
-    BenchShape c{1, 16384, 16384, 16, 16, 128, eft::mask_causal()};
-    size_t ws;
-    int sp;
-    const double mw = run_shape(w, &ws, &sp), mc = run_shape(c, &ws, &sp);
-    std::snprintf(line, sizeof line, "window,16384,1024,%.4f,%.4f,%.2f,%.2f", mw, mc, mc / mw, 16384.0 / (2 * 1024));
-    row(line);
-  }
 
   // Extra device memory of one call (1 x 16 heads x N x 128): the plan's workspace, nothing else.
   row("# memory,N,kernel,extra_bytes");

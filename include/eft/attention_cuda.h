@@ -52,6 +52,9 @@ struct AttentionPlanOptions {
   MainLoop main_loop = MainLoop::automatic;
   int kv_splits = 0;  // 0: chosen to fill the GPU; >= 1: forced (clamped to the KV tiles and 64)
   int sm_count = 0;   // 0: the current device's (132 when no device is present)
+  int block_n = 0;    // 0: the main loop's default key tile; else one of its compiled widths (tuning)
+  bool persistent = false;  // wgmma prefill: one wave of CTAs walking the work items (D 64/128; slower
+                            // than the plain grid on an H200, kept as the measured alternative)
 };
 
 struct Workspace {
@@ -75,7 +78,9 @@ struct AttentionPlan {
   int32_t block_m = 0, block_n = 0;
   int32_t heads_per_cta = 1, head_chunks = 1, tokens_per_cta = 0, q_tiles = 0;
   int32_t kv_splits = 1;
-  int64_t ctas = 0;             // CTAs of the main kernel (some exit at once on short sequences)
+  int64_t ctas = 0;             // CTAs of the main kernel (some exit at once on short sequences;
+                                // persistent: the CTAs launched, each walking several work items)
+  bool persistent = false;
   size_t smem_bytes = 0;        // dynamic shared memory per CTA
   size_t workspace_bytes = 0;   // split-KV partials; 0 when kv_splits == 1
 };

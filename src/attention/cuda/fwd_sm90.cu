@@ -78,15 +78,16 @@ __device__ __forceinline__ void mma_rs(float* d, const uint32_t (&a)[4], uint64_
   else Wgmma<T>::template wgmma_rs_n64<1>(d, a, db, scale_d);
 }
 
-template <typename T, int D, int BN>
+template <typename T, int D, int BN, int NWG, int MinCtas, bool Persist>
 struct Sm90Tile {
-  static constexpr int kWarps = 8, kThreads = kWarps * 32, kBM = 128;
+  static constexpr int kWarps = 4 * NWG, kThreads = kWarps * 32, kBM = 64 * NWG;  // NWG warpgroups
   static constexpr int kChunks = D / 8;                               // 16-byte chunks per row
   static constexpr uint32_t kQBytes = uint32_t(kBM) * D * sizeof(T);  // Q   [BM][D]
   static constexpr uint32_t kTileBytes = uint32_t(BN) * D * sizeof(T);  // one K or V tile [BN][D]
   // K in 2 stages, V in 3: V of tile j is read one iteration later than K (see the kernel).
   static constexpr int kKStages = 2, kVStages = 3;
-  static constexpr size_t kSmem = kQBytes + size_t(kKStages + kVStages) * kTileBytes + 1024;  // + alignment slack
+  static constexpr int kQBufs = Persist ? 2 : 1;  // persistent: the next item's Q loads early
+  static constexpr size_t kSmem = kQBufs * kQBytes + size_t(kKStages + kVStages) * kTileBytes + 1024;  // + align
   static constexpr int kPvN = D < 128 ? D : 128;                      // columns per PV wgmma
   static_assert(BN == 64 || BN == 128, "wgmma N of the S product");
   static_assert(D % 64 == 0, "whole 128-byte swizzle column blocks");
@@ -98,27 +99,44 @@ struct Sm90Tile {
 // for that and rescales O. So V_i is read one iteration after K_i: K needs 2 stages, V 3. One
 // barrier per iteration: after it, every thread has finished iteration i-1, so the stages the
 // loads of tile i+1 overwrite (K_{i-1}, V_{i-2}) are free.
-template <typename T, int D, int BN>
-__global__ void __launch_bounds__(256, 1) fwd_sm90_kernel(const __grid_constant__ FwdParams p) {
+//
+// Persistent instantiations launch persistent_ctas CTAs that each walk the work items (query
+// tile, head, sequence) item = blockIdx.x, + gridDim.x, ...: the stream of tiles runs on across
+// items, the last tile of one item prefetching the next item's Q (into the second Q buffer) and
+// first K/V tile, so short items (short or causal sequences, narrow windows) do not leave the SM
+// idle through each CTA's prologue and epilogue.
+template <typename T, int D, int BN, int NWG, int MinCtas, bool Persist>
+__global__ void __launch_bounds__(NWG * 128, MinCtas) fwd_sm90_kernel(const __grid_constant__ FwdParams p) {
 #ifdef EFT_WGMMA_BODY
-  using C = Sm90Tile<T, D, BN>;
+  using C = Sm90Tile<T, D, BN, NWG, MinCtas, Persist>;
   constexpr int BM = C::kBM, NT = BN / 8, DT = D / 8, CH = C::kChunks;
   extern __shared__ __align__(1024) unsigned char smem_raw[];
-  const uint32_t sQ = (smem_addr(smem_raw) + 1023u) & ~1023u;  // [D/64][BM][128 B]
-  const uint32_t sK = sQ + C::kQBytes;                          // [2][D/64][BN][128 B]
+  const uint32_t sQ = (smem_addr(smem_raw) + 1023u) & ~1023u;  // [QBufs][D/64][BM][128 B]
+  const uint32_t sK = sQ + C::kQBufs * C::kQBytes;              // [2][D/64][BN][128 B]
   const uint32_t sV = sK + C::kKStages * C::kTileBytes;         // [3][D/64][BN][128 B]
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2;
+  const int n_items = p.q_tiles * p.kv_splits * p.kv_heads * p.head_chunks * p.batch.n_seqs;
+  int item = blockIdx.x;
+  // Next item with rows, from `item` on (persistent); the grid's own item otherwise.
+  auto find_item = [&](CtaWork& cw) {
+    if constexpr (!Persist) return cw.init(p, BN);
+    for (; item < n_items; item += gridDim.x)
+      if (cw.init_item(p, BN, item)) return true;
+    return false;
+  };
   CtaWork w;
-  if (!w.init(p, BN)) return;
+  if (!find_item(w)) return;
 
   const T* gq = static_cast<const T*>(p.q);
-  for (int c = tid; c < BM * CH; c += C::kThreads) {
-    const int r = c / CH, ch = c % CH;
-    const bool ok = r < w.n_tok;
-    const T* src = ok ? gq + int64_t(w.q0 + w.tok0 + r) * p.q_stride + int64_t(w.head0) * D + ch * 8 : gq;
-    cp_async16(sQ + sw128_offset(BM, r, ch), src, ok);
-  }
+  auto load_q = [&](const CtaWork& cw, int qb) {
+    for (int c = tid; c < BM * CH; c += C::kThreads) {
+      const int r = c / CH, ch = c % CH;
+      const bool ok = r < cw.n_tok;
+      const T* src = ok ? gq + int64_t(cw.q0 + cw.tok0 + r) * p.q_stride + int64_t(cw.head0) * D + ch * 8 : gq;
+      cp_async16(sQ + qb * C::kQBytes + sw128_offset(BM, r, ch), src, ok);
+    }
+  };
 
   // K/V tile loads: thread t always copies 16-byte chunk t % CH of rows t / CH + k * kRowStep, so
   // its shared-memory offsets differ only by whole 8-row swizzle periods (one offset per CTA) and,
@@ -129,18 +147,18 @@ __global__ void __launch_bounds__(256, 1) fwd_sm90_kernel(const __grid_constant_
   const uint32_t ld_soff = sw128_offset(BN, ld_r0, ld_ch);
   const T* gk = static_cast<const T*>(p.k);
   const T* gv = static_cast<const T*>(p.v);
-  const int64_t col = int64_t(w.kvh) * D + ld_ch * 8;
-  const KvRows kv_rows(p.kv, p.block_shift, w.seq);
   const bool contiguous = p.kv.layout == KvLayout::contiguous;
-  auto load_kv = [&](int j, int i) {  // tile j as the i-th tile of the loop
+  auto load_kv = [&](const CtaWork& cw, int j, int i) {  // tile j of item cw as the i-th tile of the stream
     const uint32_t dk = sK + (i % C::kKStages) * C::kTileBytes + ld_soff;
     const uint32_t dv = sV + (i % C::kVStages) * C::kTileBytes + ld_soff;
     const int key0 = j * BN + ld_r0;
+    const int64_t col = int64_t(cw.kvh) * D + ld_ch * 8;
+    const KvRows kv_rows(p.kv, p.block_shift, cw.seq);
     if (contiguous) {
       const int64_t off0 = (kv_rows.base + key0) * p.kv_stride + col;
 #pragma unroll
       for (int k = 0; k < kPasses; ++k) {
-        const bool ok = key0 + k * kRowStep < w.kv_len;
+        const bool ok = key0 + k * kRowStep < cw.kv_len;
         const int64_t off = ok ? off0 + int64_t(k * kRowStep) * p.kv_stride : 0;
         cp_async16(dk + k * kRowStep * 128, gk + off, ok);
         cp_async16(dv + k * kRowStep * 128, gv + off, ok);
@@ -149,7 +167,7 @@ __global__ void __launch_bounds__(256, 1) fwd_sm90_kernel(const __grid_constant_
 #pragma unroll
       for (int k = 0; k < kPasses; ++k) {
         const int key = key0 + k * kRowStep;
-        const bool ok = key < w.kv_len;
+        const bool ok = key < cw.kv_len;
         const int64_t off = ok ? kv_rows(key) * p.kv_stride + col : 0;
         cp_async16(dk + k * kRowStep * 128, gk + off, ok);
         cp_async16(dv + k * kRowStep * 128, gv + off, ok);
@@ -160,9 +178,7 @@ __global__ void __launch_bounds__(256, 1) fwd_sm90_kernel(const __grid_constant_
   float o[1][DT][4];       // this thread's part of the warpgroup's O [64 x D] accumulator
   float s[1][NT][4];       // ... of S / P [64 x BN] of the current tile
   uint32_t pa[BN / 16][4]; // P of the previous tile, packed as wgmma A fragments (one per k16)
-  float row_m[1][2] = {{-INFINITY, -INFINITY}}, row_l[1][2] = {{0.f, 0.f}};
-#pragma unroll
-  for (int dt = 0; dt < DT; ++dt) o[0][dt][0] = o[0][dt][1] = o[0][dt][2] = o[0][dt][3] = 0.f;
+  float row_m[1][2], row_l[1][2];
 #pragma unroll
   for (int nt = 0; nt < NT; ++nt) s[0][nt][0] = s[0][nt][1] = s[0][nt][2] = s[0][nt][3] = 0.f;
 
@@ -184,31 +200,54 @@ __global__ void __launch_bounds__(256, 1) fwd_sm90_kernel(const __grid_constant_
   const int row0 = warp * 16;
   const uint64_t q_desc0 = sw128_desc(sQ + uint32_t(wg) * 64 * 128, 16, 1024);  // this warpgroup's 64 rows of Q
   const uint64_t k_desc0 = sw128_desc(sK, 16, 1024);
+  int qb = 0;  // Q buffer of the current item
+  load_q(w, qb);
   TileState st = TileState::full;  // of tile j
   int j = w.next_tile(p, w.kt_begin, BN, st);
-  if (j < w.kt_end) load_kv(j, 0);
+  if (j < w.kt_end) load_kv(w, j, 0);
   cp_async_commit();
-  int i = 0;  // position of tile j in this CTA's sequence of visited tiles
-  // One iteration; WithPv is false only for the first tile (no P V before it). A compile-time flag
-  // rather than a branch around the MMAs: a run-time branch between wgmmas makes the compiler
-  // serialize them.
+  int i = 0;  // position of tile j in this CTA's stream of tiles (over all its items)
+
+  CtaWork wn;                 // the next item, once prefetched
+  bool prefetched = false, have_next = false;
+  int j_next = 0;
+  TileState st_next_item = TileState::full;
+  // Looks up the next item and issues its Q and first K/V tile (as stream tile i_load).
+  auto prefetch_next = [&](int i_load) {
+    prefetched = true;
+    if constexpr (Persist) {
+      item += gridDim.x;
+      have_next = find_item(wn);
+      if (have_next) {
+        load_q(wn, qb ^ 1);
+        j_next = wn.next_tile(p, wn.kt_begin, BN, st_next_item);
+        if (j_next < wn.kt_end) load_kv(wn, j_next, i_load);
+      }
+    }
+  };
+
+  // One iteration; WithPv is false only for an item's first tile (no P V before it). A
+  // compile-time flag rather than a branch around the MMAs: a run-time branch between wgmmas
+  // makes the compiler serialize them.
   auto step = [&](auto with_pv) {
     cp_async_wait<0>();  // Q and tile j have landed (this thread's copies) ...
     fence_async_shared();
     __syncthreads();     // ... everyone's, and everyone is done with iteration i - 1
     TileState st_next = TileState::full;
     const int jn = w.next_tile(p, j + 1, BN, st_next);
-    if (jn < w.kt_end) load_kv(jn, i + 1);
+    if (jn < w.kt_end) load_kv(w, jn, i + 1);
+    else prefetch_next(i + 1);
     cp_async_commit();
 
     // S = Q K^T: D/16 k-steps; within a 64-column block a k-step is 32 bytes further along the
     // (swizzled) rows, the hardware applying the swizzle to the final address.
+    const uint64_t dq = q_desc0 + qb * (C::kQBytes >> 4);
     const uint64_t dk = k_desc0 + (i % C::kKStages) * (C::kTileBytes >> 4);
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk) {
       const uint32_t koff = uint32_t(kk % 4) * 32;
-      mma_ss<T, BN>(&s[0][0][0], q_desc0 + ((uint32_t(kk / 4) * BM * 128 + koff) >> 4),
+      mma_ss<T, BN>(&s[0][0][0], dq + ((uint32_t(kk / 4) * BM * 128 + koff) >> 4),
                     dk + ((uint32_t(kk / 4) * BN * 128 + koff) >> 4), kk > 0);
     }
     wgmma_commit();
@@ -235,17 +274,38 @@ __global__ void __launch_bounds__(256, 1) fwd_sm90_kernel(const __grid_constant_
     st = st_next;
     ++i;
   };
-  if (j < w.kt_end) step(std::false_type{});
-  while (j < w.kt_end) step(std::true_type{});
-  if (i > 0) {  // the last tile's P V
-    wgmma_fence();
-    issue_pv(i - 1);
-    wgmma_commit();
-    wgmma_wait<0>();
-    reg_fence<DT * 4>(&o[0][0][0]);
+
+  for (;;) {
+#pragma unroll
+    for (int dt = 0; dt < DT; ++dt) o[0][dt][0] = o[0][dt][1] = o[0][dt][2] = o[0][dt][3] = 0.f;
+    row_m[0][0] = row_m[0][1] = -INFINITY;
+    row_l[0][0] = row_l[0][1] = 0.f;
+    prefetched = have_next = false;
+    const int i_first = i;
+    if (j < w.kt_end) step(std::false_type{});
+    while (j < w.kt_end) step(std::true_type{});
+    if (i > i_first) {  // the item's last tile's P V
+      wgmma_fence();
+      issue_pv(i - 1);
+      wgmma_commit();
+      wgmma_wait<0>();
+      reg_fence<DT * 4>(&o[0][0][0]);
+    }
+    if (!prefetched) {
+      // An item without tiles (fully masked): no step looked ahead. Wait until every warp is past
+      // the previous item's last step, whose Q buffer the prefetch overwrites.
+      __syncthreads();
+      prefetch_next(i);
+      cp_async_commit();
+    }
+    store_rows(p, w, row0, o, row_m, row_l);
+    if (!have_next) break;
+    w = wn;
+    j = j_next;
+    st = st_next_item;
+    qb ^= 1;
   }
   cp_async_wait<0>();
-  store_rows(p, w, row0, o, row_m, row_l);
 #else
   (void)p;
 #endif
@@ -318,18 +378,29 @@ struct Entry {
   FwdConfig cfg;
   KernelFn fn;
 };
-template <typename T, int D, int BN>
+template <typename T, int D, int BN, int NWG, int MinCtas, bool Persist>
 constexpr Entry entry(DType dt) {
-  using C = Sm90Tile<T, D, BN>;
-  return Entry{FwdConfig{D, dt, C::kBM, BN, C::kWarps, false, C::kThreads, C::kSmem}, &fwd_sm90_kernel<T, D, BN>};
+  using C = Sm90Tile<T, D, BN, NWG, MinCtas, Persist>;
+  return Entry{FwdConfig{D, dt, C::kBM, BN, C::kWarps, false, C::kThreads, C::kSmem, Persist},
+               &fwd_sm90_kernel<T, D, BN, NWG, MinCtas, Persist>};
 }
 using bf = __nv_bfloat16;
 using hf = __half;
-// BN: 128 keys while S (BN/2 registers) and O (D/2) fit next to each other; 64 at D = 256.
+// Per head_dim the first entry is the default: <dtype, D, BN, warpgroups, CTAs per SM, persistent>.
+// D = 64 runs BN = 64 with two CTAs per SM (128 registers a thread; a little spills): one CTA's
+// prologue and epilogue overlap the other's main loop, +4-25 % over BN = 128 with one CTA (H200,
+// 2026-11-28), which stays as block_n = 128. The persistent variants (AttentionPlanOptions::
+// persistent) measured 2-10 % slower than the plain grid on non-causal shapes and up to 40 %
+// slower on causal ones (static round-robin items: the heavy diagonal tiles end up unbalanced),
+// so the plain grid is the default; D = 256 has none (a second Q buffer does not fit next to its
+// 64 + 64 + 96 KB of Q, K and V stages).
 const Entry kTable[] = {
-    entry<bf, 64, 128>(DType::bf16),  entry<hf, 64, 128>(DType::f16),
-    entry<bf, 128, 128>(DType::bf16), entry<hf, 128, 128>(DType::f16),
-    entry<bf, 256, 64>(DType::bf16),  entry<hf, 256, 64>(DType::f16),
+    entry<bf, 64, 64, 2, 2, false>(DType::bf16),   entry<hf, 64, 64, 2, 2, false>(DType::f16),
+    entry<bf, 128, 128, 2, 1, false>(DType::bf16), entry<hf, 128, 128, 2, 1, false>(DType::f16),
+    entry<bf, 256, 64, 2, 1, false>(DType::bf16),  entry<hf, 256, 64, 2, 1, false>(DType::f16),
+    entry<bf, 64, 128, 2, 1, false>(DType::bf16),  entry<hf, 64, 128, 2, 1, false>(DType::f16),
+    entry<bf, 64, 128, 2, 1, true>(DType::bf16),   entry<hf, 64, 128, 2, 1, true>(DType::f16),
+    entry<bf, 128, 128, 2, 1, true>(DType::bf16),  entry<hf, 128, 128, 2, 1, true>(DType::f16),
 };
 constexpr int kTableSize = int(sizeof(kTable) / sizeof(kTable[0]));
 FwdConfig g_configs[kTableSize];
@@ -357,9 +428,25 @@ cudaError_t launch_fwd_sm90(int config, const FwdParams& p, int n_seqs, cudaStre
   if (config < 0 || config >= kTableSize) return cudaErrorInvalidValue;
   const Entry& e = kTable[config];
   if (cudaError_t attr = prepare(config); attr != cudaSuccess) return attr;
-  const dim3 grid(unsigned(p.q_tiles * p.kv_splits), unsigned(p.kv_heads * p.head_chunks), unsigned(n_seqs));
+  const dim3 grid = e.cfg.persistent ? dim3(unsigned(p.persistent_ctas))
+                                     : dim3(unsigned(p.q_tiles * p.kv_splits), unsigned(p.kv_heads * p.head_chunks),
+                                            unsigned(n_seqs));
   e.fn<<<grid, e.cfg.threads, e.cfg.smem_bytes, stream>>>(p);
   return cudaGetLastError();
+}
+
+int fwd_sm90_ctas_per_sm(int config) {
+  if (config < 0 || config >= kTableSize || prepare(config) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  int n = 0;
+  const Entry& e = kTable[config];
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, e.fn, e.cfg.threads, e.cfg.smem_bytes) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return n;
 }
 
 cudaError_t wgmma_selftest(bool f16, int n, bool rs, const void* a, const void* b, float* c, uint32_t lbo,

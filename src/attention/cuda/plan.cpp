@@ -55,13 +55,21 @@ const FwdConfig* main_loop_configs(MainLoop m, int* n) {
 // Picks the instantiation for (head_dim, dtype, kernel) in the main loop's table. Decode prefers
 // the smallest row block that holds q_len * group rows (less wasted tensor-core work), else the
 // largest.
-int pick_config(MainLoop m, int head_dim, DType dt, bool decode, int rows_wanted) {
+int pick_config(MainLoop m, int head_dim, DType dt, bool decode, int rows_wanted, int block_n, bool persistent) {
   int n = 0;
   const FwdConfig* cfg = main_loop_configs(m, &n);
+  // Persistent where such an instantiation exists for the shape, else the plain grid.
+  bool any_persistent = false;
+  for (int i = 0; i < n; ++i)
+    any_persistent |= cfg[i].persistent && cfg[i].head_dim == head_dim && cfg[i].dtype == dt &&
+                      cfg[i].decode == decode && (block_n == 0 || cfg[i].block_n == block_n);
+  const bool want_persistent = persistent && any_persistent;
   int best = -1;
   for (int i = 0; i < n; ++i) {
     const FwdConfig& c = cfg[i];
     if (c.head_dim != head_dim || c.dtype != dt || c.decode != decode) continue;
+    if (block_n > 0 && c.block_n != block_n) continue;
+    if (c.persistent != want_persistent) continue;
     if (best < 0) { best = i; continue; }
     const FwdConfig& b = cfg[best];
     const bool c_fits = c.block_m >= rows_wanted, b_fits = b.block_m >= rows_wanted;
@@ -83,6 +91,7 @@ AttentionPlan plan_attention(const AttentionParams& p, const AttentionArgs& a, c
   check(a.kv.dtype == a.q_dtype, "CUDA attention needs K/V in the dtype of Q ({}), got {}", dtype_name(a.q_dtype),
         dtype_name(a.kv.dtype));
   check(opt.kv_splits >= 0, "kv_splits must be >= 0 (got {})", opt.kv_splits);
+  check(opt.block_n >= 0, "block_n must be >= 0 (got {})", opt.block_n);
 
   AttentionPlan plan;
   plan.q_heads = p.q_heads;
@@ -112,8 +121,10 @@ AttentionPlan plan_attention(const AttentionParams& p, const AttentionArgs& a, c
   plan.main_loop = !decode && opt.main_loop != MainLoop::mma_sync && wgmma_usable() ? MainLoop::wgmma : MainLoop::mma_sync;
   const int group = p.q_heads / p.kv_heads;
   const int max_q = std::max(plan.max_q_len, 1);
-  plan.config = pick_config(plan.main_loop, p.head_dim, a.q_dtype, decode, max_q * group);
-  check(plan.config >= 0, "no CUDA attention kernel for head_dim {} dtype {}", p.head_dim, dtype_name(a.q_dtype));
+  plan.config = pick_config(plan.main_loop, p.head_dim, a.q_dtype, decode, max_q * group, opt.block_n,
+                            opt.persistent);
+  check(plan.config >= 0, "no CUDA attention kernel for head_dim {} dtype {}{}", p.head_dim, dtype_name(a.q_dtype),
+        opt.block_n > 0 ? fmt::format(" and block_n {}", opt.block_n) : std::string());
   int n_cfg = 0;
   const FwdConfig& cfg = main_loop_configs(plan.main_loop, &n_cfg)[plan.config];
   plan.block_m = cfg.block_m;
@@ -167,6 +178,15 @@ AttentionPlan plan_attention(const AttentionParams& p, const AttentionArgs& a, c
     plan.kv_splits = best;
   }
   plan.ctas = int64_t(plan.q_tiles) * plan.kv_splits * p.kv_heads * plan.head_chunks * b.n_seqs;
+  plan.persistent = cfg.persistent;
+  if (cfg.persistent) {
+    // One wave: as many CTAs as fit at once (the occupancy the device reports), at most one per item.
+    const int sms = opt.sm_count > 0 ? opt.sm_count : (sm_count() > 0 ? sm_count() : kDefaultSms);
+    int per_sm = sm_count() > 0 ? detail::fwd_sm90_ctas_per_sm(plan.config) : 0;
+    if (per_sm <= 0) per_sm = 1;
+    check(plan.ctas < (int64_t(1) << 31), "too many work items for the persistent prefill ({})", plan.ctas);
+    plan.ctas = std::min<int64_t>(plan.ctas, int64_t(sms) * per_sm);
+  }
   check(int64_t(plan.q_tiles) * plan.kv_splits < (int64_t(1) << 31), "too many query tiles x splits ({} x {})",
         plan.q_tiles, plan.kv_splits);
   check(int64_t(p.kv_heads) * plan.head_chunks <= 65535, "too many heads for one launch ({} CTA rows)",
@@ -234,6 +254,7 @@ void attention(const AttentionParams& p, const AttentionArgs& a, const Attention
   f.tokens_per_cta = plan.tokens_per_cta;
   f.q_tiles = plan.q_tiles;
   f.kv_splits = plan.kv_splits;
+  f.persistent_ctas = plan.persistent ? int32_t(plan.ctas) : 0;
   const float scale = effective_scale(p);
   constexpr float kLog2e = 1.4426950408889634f;
   f.scale_log2 = scale * kLog2e;
