@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs CUDA attention checks and benchmarks on the lent GPU machine, in the repository root.
 #   tools/gpu/device_run.sh STEP...   STEP: info | build | test | sanitize | bench | bench-quick | peer |
-#                                           peer-quick | report
+#                                           peer-quick | report | linear
 # Binaries come from .devbin/ (built elsewhere and carried, with the shared libraries they need)
 # unless `build` ran here first (then build-dev/). Logs and CSVs go to $OUT (default /tmp/eft_out).
 set -uo pipefail
@@ -20,9 +20,10 @@ for step in "$@"; do
       ;;
     build)
       cmake -S . -B build-dev -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a >"$OUT/cmake.log" 2>&1 &&
-        ninja -C build-dev eft_gpu_tests bench_attention_cuda >"$OUT/build.log" 2>&1 || { tail -30 "$OUT/build.log"; exit 1; }
+        ninja -C build-dev eft_gpu_tests bench_attention_cuda bench_linear_cuda >"$OUT/build.log" 2>&1 || { tail -30 "$OUT/build.log"; exit 1; }
       BIN=build-dev/bin_links; mkdir -p $BIN
       ln -sf ../tests/eft_gpu_tests $BIN/eft_gpu_tests; ln -sf ../bench/bench_attention_cuda $BIN/bench_attention_cuda
+      ln -sf ../bench/bench_linear_cuda $BIN/bench_linear_cuda
       ;;
     test)
       $BIN/eft_gpu_tests --gtest_brief=1 2>&1 | tee "$OUT/gpu_tests.log" | tail -60
@@ -30,8 +31,9 @@ for step in "$@"; do
       ;;
     sanitize)
       for tool in memcheck racecheck; do
-        echo "--- compute-sanitizer --tool $tool eft_gpu_tests --gtest_filter=CudaAttentionSmall.*:CudaWgmma.*"
-        compute-sanitizer --tool $tool $BIN/eft_gpu_tests --gtest_filter='CudaAttentionSmall.*:CudaWgmma.*' 2>&1 |
+        filter='CudaAttentionSmall.*:CudaWgmma.BuildingBlocks*:CudaLinearSmall.*:CudaKvCache.*'
+        echo "--- compute-sanitizer --tool $tool eft_gpu_tests --gtest_filter=$filter"
+        compute-sanitizer --tool $tool $BIN/eft_gpu_tests --gtest_filter="$filter" 2>&1 |
           tee -a "$OUT/sanitizer.log" | grep -E "ERROR SUMMARY|RACECHECK SUMMARY|Hazard|Invalid|PASSED|FAILED" | head -20
       done
       ;;
@@ -48,6 +50,7 @@ for step in "$@"; do
       grep -E "Duration|Throughput|Registers|Achieved Occupancy|Theoretical Occupancy|Stall|Issued Warp|No Eligible|Block Limit|Executed Ipc|Pipe" "$OUT/ncu.txt" | head -80
       ;;
     bench) $BIN/bench_attention_cuda --csv "$OUT/ours.csv" 2>&1 | tee "$OUT/bench.log" | tail -5 ;;
+    linear) $BIN/bench_linear_cuda --csv "$OUT/linear.csv" 2>&1 | tee "$OUT/linear.log" | tail -12 ;;
     bench-quick) $BIN/bench_attention_cuda --quick --csv "$OUT/ours.csv" 2>&1 | tee "$OUT/bench.log" ;;
     peer) python3 tools/gpu/peer.py --csv "$OUT/peer.csv" 2>&1 | tee "$OUT/peer.log" | tail -5 ;;
     peer-quick) python3 tools/gpu/peer.py --quick --csv "$OUT/peer.csv" 2>&1 | tee "$OUT/peer.log" ;;
