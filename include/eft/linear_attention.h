@@ -67,6 +67,9 @@ void exp_shifted(float* y, int64_t n, float a);
 //   C [M, N] = (accumulate ? C : 0) + A [M, K] * B [K, N]
 // A's element (i, k) is a[i * a_rs + k * a_cs] (so a transposed A costs nothing); B and C are
 // row-major with leading dimensions ldb, ldc. Register-blocked over 8 rows x 32 columns of C.
+// k_block > 0: K is summed in runs of k_block products, each run's float sum added into C once, so
+// no float partial sum carries more than k_block terms (more accurate for long K at the cost of
+// one extra pass over C per run; the feature exponents use it).
 struct MatmulArgs {
   int64_t M = 0, N = 0, K = 0;
   const float* a = nullptr;
@@ -76,6 +79,7 @@ struct MatmulArgs {
   float* c = nullptr;
   int64_t ldc = 0;
   bool accumulate = false;
+  int64_t k_block = 0;
 };
 void matmul(const MatmulArgs& g);
 

@@ -89,18 +89,19 @@ void LinearAttentionState::step(const float* q, const float* k, const float* v, 
     favor::exp_shifted(u, m, qmax);
     float* oh = o + h * d;
     std::fill(oh, oh + d, 0.f);
-    float den = 0;
+    // den and the LSE in double, as in the prefill (cpu/linear.cpp says why).
+    double den = 0;
     for (int64_t r = 0; r < m; ++r) {
       const float pq = u[r];
       const float* sr = s + r * d;
 #pragma omp simd
       for (int64_t c = 0; c < d; ++c) oh[c] += pq * sr[c];
-      den += pq * z[r];
+      den += double(pq) * double(z[r]);
     }
-    const bool empty = !(den > 0.f);  // every product underflowed: O = 0 as for an empty row
-    const float inv = empty ? 0.f : 1.f / den;
+    const bool empty = !(den > 0.0);  // every product underflowed: O = 0 as for an empty row
+    const float inv = empty ? 0.f : float(1.0 / den);
     for (int64_t c = 0; c < d; ++c) oh[c] *= inv;
-    if (lse) lse[h] = empty ? kNegInf : std::log(den) + qmax + offset_.as<float>()[g];
+    if (lse) lse[h] = empty ? kNegInf : float(std::log(den) + double(qmax) + double(offset_.as<float>()[g]));
   }
 }
 

@@ -122,16 +122,16 @@ void exp_shifted(float* y, int64_t n, float a) {
 namespace {
 constexpr int kNR = 32;  // columns of C per micro-tile: two AVX-512 vectors
 
-// C[i0 .. i0+MR, j0 .. j0+32) from MR x 32 accumulators held in registers for the whole K loop
-// (MR = 8: 16 vector registers); each B row is loaded once and used by MR rows of A. MR = 8 ran
-// ~2x faster than MR = 4 on the 64x256x64 shapes used here.
+// C[i0 .. i0+MR, j0 .. j0+32) (+)= A * B over k in [k0, k1), from MR x 32 accumulators held in
+// registers for the whole k loop (MR = 8: 16 vector registers); each B row is loaded once and used
+// by MR rows of A. MR = 8 ran ~2x faster than MR = 4 on the 64x256x64 shapes used here. The
+// accumulators start at 0 and C is added once at the end, so a k range's sum never carries C's
+// magnitude (what lets matmul split K into runs, see k_block).
 template <int MR>
-void micro_tile(const MatmulArgs& g, int64_t i0, int64_t j0) {
-  float acc[MR][kNR];
-  for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < kNR; ++j) acc[i][j] = g.accumulate ? g.c[(i0 + i) * g.ldc + j0 + j] : 0.f;
+void micro_tile(const MatmulArgs& g, int64_t i0, int64_t j0, int64_t k0, int64_t k1, bool add) {
+  float acc[MR][kNR] = {};
   const float* a0 = g.a + i0 * g.a_rs;
-  for (int64_t k = 0; k < g.K; ++k) {
+  for (int64_t k = k0; k < k1; ++k) {
     const float* b = g.b + k * g.ldb + j0;
     float x[MR];
     for (int i = 0; i < MR; ++i) x[i] = a0[i * g.a_rs + k * g.a_cs];
@@ -140,53 +140,83 @@ void micro_tile(const MatmulArgs& g, int64_t i0, int64_t j0) {
 #pragma omp simd
       for (int j = 0; j < kNR; ++j) acc[i][j] += x[i] * b[j];
   }
-  for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < kNR; ++j) g.c[(i0 + i) * g.ldc + j0 + j] = acc[i][j];
+  for (int i = 0; i < MR; ++i) {
+    float* c = g.c + (i0 + i) * g.ldc + j0;
+#pragma omp simd
+    for (int j = 0; j < kNR; ++j) c[j] = add ? c[j] + acc[i][j] : acc[i][j];
+  }
 }
 
-// Rows [i0, i0+mr) x columns [j0, j0+nr) of any size, one row at a time (tails only).
-void edge_tile(const MatmulArgs& g, int64_t i0, int64_t mr, int64_t j0, int64_t nr) {
+// Rows [i0, i0+mr) x columns [j0, j0+nr) of any size (tails only), 32 columns at a time with the
+// same start-at-0 accumulation as micro_tile.
+void edge_tile(const MatmulArgs& g, int64_t i0, int64_t mr, int64_t j0, int64_t nr, int64_t k0, int64_t k1,
+               bool add) {
   for (int64_t i = 0; i < mr; ++i) {
-    float* c = g.c + (i0 + i) * g.ldc + j0;
-    if (!g.accumulate)
-      for (int64_t j = 0; j < nr; ++j) c[j] = 0.f;
     const float* a = g.a + (i0 + i) * g.a_rs;
-    for (int64_t k = 0; k < g.K; ++k) {
-      const float x = a[k * g.a_cs];
-      const float* b = g.b + k * g.ldb + j0;
+    for (int64_t jc = j0; jc < j0 + nr; jc += kNR) {
+      const int64_t w = std::min<int64_t>(kNR, j0 + nr - jc);
+      float acc[kNR] = {};
+      for (int64_t k = k0; k < k1; ++k) {
+        const float x = a[k * g.a_cs];
+        const float* b = g.b + k * g.ldb + jc;
 #pragma omp simd
-      for (int64_t j = 0; j < nr; ++j) c[j] += x * b[j];
+        for (int64_t j = 0; j < w; ++j) acc[j] += x * b[j];
+      }
+      float* c = g.c + (i0 + i) * g.ldc + jc;
+      for (int64_t j = 0; j < w; ++j) c[j] = add ? c[j] + acc[j] : acc[j];
     }
   }
 }
-}  // namespace
 
-void matmul(const MatmulArgs& g) {
+// One pass over C for the k range [k0, k1).
+void matmul_range(const MatmulArgs& g, int64_t k0, int64_t k1, bool add) {
   const int64_t M = g.M, N = g.N;
   const int64_t n_full = N / kNR * kNR;
   int64_t i0 = 0;
   for (; i0 + 8 <= M; i0 += 8)
-    for (int64_t j0 = 0; j0 < n_full; j0 += kNR) micro_tile<8>(g, i0, j0);
+    for (int64_t j0 = 0; j0 < n_full; j0 += kNR) micro_tile<8>(g, i0, j0, k0, k1, add);
   for (; i0 + 4 <= M; i0 += 4)
-    for (int64_t j0 = 0; j0 < n_full; j0 += kNR) micro_tile<4>(g, i0, j0);
-  if (i0 < M) edge_tile(g, i0, M - i0, 0, n_full);
-  if (n_full < N) edge_tile(g, 0, M, n_full, N - n_full);
+    for (int64_t j0 = 0; j0 < n_full; j0 += kNR) micro_tile<4>(g, i0, j0, k0, k1, add);
+  if (i0 < M) edge_tile(g, i0, M - i0, 0, n_full, k0, k1, add);
+  if (n_full < N) edge_tile(g, 0, M, n_full, N - n_full, k0, k1, add);
 }
+}  // namespace
+
+void matmul(const MatmulArgs& g) {
+  if (g.K <= 0) {
+    if (!g.accumulate)
+      for (int64_t i = 0; i < g.M; ++i) std::fill_n(g.c + i * g.ldc, g.N, 0.f);
+    return;
+  }
+  const int64_t run = g.k_block > 0 ? g.k_block : g.K;
+  for (int64_t k0 = 0; k0 < g.K; k0 += run) matmul_range(g, k0, std::min(g.K, k0 + run), g.accumulate || k0 > 0);
+}
+
+// Why the exponents get more than plain float sums: an absolute error e in u is a relative error e
+// in that feature, and the log-normaliser (LSE) is dominated by the few largest products, so it
+// inherits e undamped. w.x and |x|^2 are sums of d terms whose partial sums reach tens of units for
+// exactly those dominant features; summed in float in one sequence their rounding (1e-6 to 1e-5
+// absolute in u at d = 64..256) was measured to be the bulk of the LSE error against the float64
+// quadratic form (worst LSE error at d = m = 256 over 150-200 seeds: 1.4e-5 -> 3.9e-6). So the GEMM
+// sums w.x in float runs of kExponentRun products, each added into u once (+3% at d = 64, +5% at
+// d = 256 for a whole linear-attention call; 16 halves the error of long runs again but costs
+// twice that), and |x|^2 is summed in double (O(n d) next to the O(n m d) GEMM).
+constexpr int64_t kExponentRun = 32;
 
 float feature_exponents(const FeatureMap& f, const float* x, int64_t ldx, int64_t n, float* u, float* row_max) {
   const int64_t m = f.m, d = f.d;
-  const float half_log_m = 0.5f * std::log(float(m));
+  const double half_log_m = 0.5 * std::log(double(m));
   // u = x W^T scaled: x~ = x * xs, so w.x~ = xs * (w.x); the scale is applied after the GEMM.
   matmul({.M = n, .N = m, .K = d, .a = x, .a_rs = ldx, .a_cs = 1, .b = f.wt.data(), .ldb = m, .c = u, .ldc = m,
-          .accumulate = false});
+          .accumulate = false, .k_block = kExponentRun});
   const float xs = f.x_scale;
   float gmax = -std::numeric_limits<float>::infinity();
   for (int64_t t = 0; t < n; ++t) {
     const float* xt = x + t * ldx;
-    float sq = 0;
+    double sq = 0;
 #pragma omp simd reduction(+ : sq)
-    for (int64_t c = 0; c < d; ++c) sq += xt[c] * xt[c];
-    const float bias = -0.5f * sq * xs * xs - half_log_m;
+    for (int64_t c = 0; c < d; ++c) sq += double(xt[c]) * double(xt[c]);
+    const float bias = float(-0.5 * sq * double(xs) * double(xs) - half_log_m);
     float* ut = u + t * m;
     float mx = -std::numeric_limits<float>::infinity();
 #pragma omp simd reduction(max : mx)

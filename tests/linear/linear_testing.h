@@ -3,6 +3,7 @@
 // specification of attention_linear), fresh seeds, and a paged copy of a contiguous case.
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 #include <random>
 #include <vector>
@@ -13,7 +14,10 @@
 
 namespace eft::test {
 
+// A fresh seed per test, or EFT_SEED=<n> (decimal or 0x hex) to replay the seed a failure printed:
+// every test of this binary then uses that seed, so filter to the failing one with --gtest_filter.
 inline uint64_t fresh_seed() {
+  if (const char* e = std::getenv("EFT_SEED")) return uint64_t(std::strtoull(e, nullptr, 0));
   std::random_device rd;
   return (uint64_t(rd()) << 32) ^ rd();
 }

@@ -11,6 +11,14 @@
 // there are fewer (sequence, KV head) pairs than threads (each slice then recomputes the state).
 // All scratch comes from one Tensor allocated before the parallel region, so nothing throws inside
 // it and the benchmark's memory accounting sees every byte.
+//
+// Precision: a relative error in a denominator phi(q).z goes straight into the LSE (log den) with
+// nothing to cancel it, and z is a running sum over every key, den a sum of m positive products.
+// z, the causal prefix inside a chunk and every denominator are therefore summed in double (O(N m)
+// extra work next to the O(N m d) float GEMMs), and the LSE is assembled in double from log den and
+// the two exponent offsets (each tens of units, where a float add rounds by ~1e-6). The larger
+// share of the LSE error was the feature exponents themselves: see feature_exponents. The
+// numerators stay float: their rounding is relative per element and far below the output bound.
 #include <omp.h>
 
 #include <algorithm>
@@ -31,37 +39,43 @@ namespace {
 constexpr int64_t kChunk = 64;  // keys (and at most as many queries) per chunk
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
-// Per-thread scratch, carved from one buffer (floats).
+// Per-thread scratch, carved from one buffer (floats; the double arrays first, so the 64-byte
+// alignment of each thread's slice keeps them aligned).
 struct Scratch {
+  double* z;     // [m]     state z
+  double* zc;    // [m]     z plus the visible keys of the current chunk (causal rows)
+  double* den;   // [C]     denominators
   float* kx;     // [C, d]  keys of the chunk, f32
   float* vx;     // [C, d]  values of the chunk
   float* uk;     // [C, m]  key exponents, then phi(K)
   float* phikt;  // [m, C]  key features, transposed (B operand of the intra-chunk scores)
   float* s;      // [m, d]  state S
-  float* z;      // [m]     state z
   float* qx;     // [C, d]  queries of one head
   float* phiq;   // [C, m]  query features
   float* qmax;   // [C]     per-query exponent offsets
   float* num;    // [C, d]  numerators
-  float* den;    // [C]     denominators
   float* sc;     // [C, C]  intra-chunk scores phi(q).phi(k)
   static int64_t floats(int64_t m, int64_t d) {
     const int64_t C = kChunk;
-    return 3 * C * d + 2 * C * m + m * C + m * d + m + 2 * C + C * d + C * C + 64;
+    const int64_t n = 2 * (2 * m + C) + 3 * C * d + 2 * C * m + m * C + m * d + C + C * d + C * C;
+    return (n + 15) / 16 * 16;  // whole 64-byte lines: every thread's slice starts aligned
   }
   Scratch(float* p, int64_t m, int64_t d) {
     const int64_t C = kChunk;
+    double* q = reinterpret_cast<double*>(p);
+    z = q; q += m;
+    zc = q; q += m;
+    den = q; q += C;
+    p = reinterpret_cast<float*>(q);
     kx = p; p += C * d;
     vx = p; p += C * d;
     uk = p; p += C * m;
     phikt = p; p += m * C;
     s = p; p += m * d;
-    z = p; p += m;
     qx = p; p += C * d;
     phiq = p; p += C * m;
     qmax = p; p += C;
     num = p; p += C * d;
-    den = p; p += C;
     sc = p;
   }
 };
@@ -95,7 +109,7 @@ class Item {
   void run() {
     if (q_len_ == 0) return;
     std::fill(w_.s, w_.s + c_.m * c_.d, 0.f);
-    std::fill(w_.z, w_.z + c_.m, 0.f);
+    std::fill(w_.z, w_.z + c_.m, 0.0);
     offset_ = kNegInf;
     int64_t r = 0;  // next query row (queries are in ascending position order)
     for (int64_t j0 = 0; j0 < kv_len_; j0 += kChunk) {
@@ -132,7 +146,7 @@ class Item {
       if (offset_ != kNegInf) {
         const float r = std::exp(offset_ - cmax);
         for (int64_t i = 0; i < m * d; ++i) w_.s[i] *= r;
-        for (int64_t i = 0; i < m; ++i) w_.z[i] *= r;
+        for (int64_t i = 0; i < m; ++i) w_.z[i] *= double(r);
       }
       offset_ = cmax;
     }
@@ -154,7 +168,7 @@ class Item {
     for (int64_t j = 0; j < nk; ++j) {
       const float* row = w_.uk + j * m;
 #pragma omp simd
-      for (int64_t i = 0; i < m; ++i) w_.z[i] += row[i];
+      for (int64_t i = 0; i < m; ++i) w_.z[i] += double(row[i]);
     }
   }
 
@@ -167,29 +181,17 @@ class Item {
         load_row(c_.a.q, c_.a.q_dtype, (q0_ + r0 + i) * c_.q_stride + int64_t(h) * d, d, w_.qx + i * d);
       favor::feature_exponents(c_.f, w_.qx, d, nq, w_.phiq, w_.qmax);
       for (int64_t i = 0; i < nq; ++i) favor::exp_shifted(w_.phiq + i * m, m, w_.qmax[i]);
-      // num = phi(Q) S, den = phi(Q) z
+      // num = phi(Q) S
       favor::matmul({.M = nq, .N = d, .K = m, .a = w_.phiq, .a_rs = m, .a_cs = 1, .b = w_.s, .ldb = d, .c = w_.num,
                      .ldc = d, .accumulate = false});
-      for (int64_t i = 0; i < nq; ++i) {
-        const float* pq = w_.phiq + i * m;
-        float acc = 0;
-#pragma omp simd reduction(+ : acc)
-        for (int64_t r = 0; r < m; ++r) acc += pq[r] * w_.z[r];
-        w_.den[i] = acc;
-      }
+      denominators(nq, r0, j0, nk);
       if (nk > 0) {
         // scores [nq, nk] = phi(Q) phi(K)^T, zeroed where the key comes after the query.
         favor::matmul({.M = nq, .N = nk, .K = m, .a = w_.phiq, .a_rs = m, .a_cs = 1, .b = w_.phikt, .ldb = kChunk,
                        .c = w_.sc, .ldc = kChunk, .accumulate = false});
         for (int64_t i = 0; i < nq; ++i) {
-          const int64_t last = std::min(nk - 1, pos0_ + r0 + i - j0);  // last visible key in the chunk
           float* row = w_.sc + i * kChunk;
-          float acc = 0;
-          for (int64_t j = 0; j < nk; ++j) {
-            if (j > last) row[j] = 0.f;
-            acc += row[j];
-          }
-          w_.den[i] += acc;
+          for (int64_t j = last_visible(r0 + i, j0, nk) + 1; j < nk; ++j) row[j] = 0.f;
         }
         favor::matmul({.M = nq, .N = d, .K = nk, .a = w_.sc, .a_rs = kChunk, .a_cs = 1, .b = w_.vx, .ldb = d,
                        .c = w_.num, .ldc = d, .accumulate = true});
@@ -198,19 +200,48 @@ class Item {
     }
   }
 
-  void store(int64_t r, int32_t h, float* num, float den, float qoff) {
+  // Last key of the chunk [j0, j0+nk) that query row r may see (causal; -1: none).
+  int64_t last_visible(int64_t r, int64_t j0, int64_t nk) const { return std::min(nk - 1, pos0_ + r - j0); }
+
+  // den[i] = phi(q_i).(z + the chunk's keys visible to row r0+i), in double. Rows ascend in position,
+  // so one pass extends the prefix zc key by key: O((nq + nk) m) rather than a second score GEMM.
+  void denominators(int64_t nq, int64_t r0, int64_t j0, int64_t nk) {
+    const int64_t m = c_.m;
+    const double* zr = w_.z;
+    if (nk > 0) {
+      std::copy(w_.z, w_.z + m, w_.zc);
+      zr = w_.zc;
+    }
+    int64_t next = 0;  // first chunk key not yet in zc
+    for (int64_t i = 0; i < nq; ++i) {
+      if (nk > 0)
+        for (const int64_t last = last_visible(r0 + i, j0, nk); next <= last; ++next) {
+          const float* pk = w_.uk + next * m;
+#pragma omp simd
+          for (int64_t r = 0; r < m; ++r) w_.zc[r] += double(pk[r]);
+        }
+      const float* pq = w_.phiq + i * m;
+      double acc = 0;
+#pragma omp simd reduction(+ : acc)
+      for (int64_t r = 0; r < m; ++r) acc += double(pq[r]) * zr[r];
+      w_.den[i] = acc;
+    }
+  }
+
+  void store(int64_t r, int32_t h, float* num, double den, float qoff) {
     const int64_t d = c_.d;
     // den == 0: no key visible (kv_len = 0) or every feature product underflowed: O = 0 like a
     // fully masked row of softmax attention.
-    const bool empty = !(den > 0.f);
-    const float inv = empty ? 0.f : 1.f / den;
+    const bool empty = !(den > 0.0);
+    const float inv = empty ? 0.f : float(1.0 / den);
     for (int64_t c = 0; c < d; ++c) num[c] *= inv;
     const int64_t off = (q0_ + r) * c_.o_stride + int64_t(h) * d;
     char* dst = static_cast<char*>(c_.a.o) + off * int64_t(dtype_size(c_.a.o_dtype));
     if (c_.a.o_dtype == DType::f32) std::memcpy(dst, num, size_t(d) * 4);
     else convert(num, DType::f32, dst, c_.a.o_dtype, size_t(d));
     if (c_.a.lse)
-      c_.a.lse[(q0_ + r) * c_.p.q_heads + h] = empty ? kNegInf : std::log(den) + qoff + offset_;
+      c_.a.lse[(q0_ + r) * c_.p.q_heads + h] =
+          empty ? kNegInf : float(std::log(den) + double(qoff) + double(offset_));
   }
 
   const Call& c_;
