@@ -5,8 +5,9 @@
 
 namespace eft::cuda {
 
-// True when eft was built with CUDA and a usable device is present (also installs the device
-// allocator used by Tensor(Device::cuda)).
+// True when eft was built with CUDA and a usable device is present. The first call also installs
+// the device hooks: the allocator used by Tensor(Device::cuda) and the copy/zero ops of a
+// PagedKvCache on Device::cuda (set_device_allocator, set_kv_device_ops).
 bool available();
 std::string device_name();  // "" when none
 int sm_count();

@@ -1,9 +1,11 @@
-// Device detection and the device allocator hook for Tensor(Device::cuda).
+// Device detection and the device hooks: the allocator for Tensor(Device::cuda) and the KV cache's
+// copy/zero ops for pools on Device::cuda.
 #include <cuda_runtime.h>
 
 #include "eft/cuda.h"
 #include "eft/error.h"
 #include "eft/tensor.h"
+#include "kv/cuda/device_ops.h"
 
 namespace eft::cuda {
 
@@ -28,6 +30,7 @@ struct Probe {
     if (cudaGetDeviceProperties(&prop, 0) != cudaSuccess) return;
     ok = true;
     set_device_allocator({device_alloc, device_free});
+    install_kv_device_ops();
   }
 };
 const Probe& probe() {
