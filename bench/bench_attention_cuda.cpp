@@ -24,19 +24,12 @@
 #include <cuda_runtime.h>
 
 #include "eft/attention_cuda.h"
+#include "cuda_bench_util.h"
 #include "eft/dtype.h"
 #include "eft/error.h"
 
 namespace {
 
-#define CK(x)                                                                                      \
-  do {                                                                                             \
-    cudaError_t e_ = (x);                                                                          \
-    if (e_ != cudaSuccess) {                                                                       \
-      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_));      \
-      std::exit(1);                                                                                \
-    }                                                                                              \
-  } while (0)
 
 FILE* g_csv = nullptr;
 // Prefill main loop of every plan (--main-loop); the prefill table also measures mma_sync beside
@@ -49,46 +42,32 @@ void row(const char* fmt_line) {
   if (g_csv) std::fprintf(g_csv, "%s\n", fmt_line);
 }
 
-// Random bf16 device buffer (values ~ U(-1, 1)); never zeros (METHOD.md: zeros can run faster).
-void* random_bf16(size_t n, uint64_t seed) {
-  std::vector<uint16_t> h(n);
-  uint64_t s = seed * 6364136223846793005ull + 1442695040888963407ull;
-  for (size_t i = 0; i < n; ++i) {
-    s = s * 6364136223846793005ull + 1442695040888963407ull;
-    const float f = float(int32_t(s >> 33) % 20000) / 10000.f - 1.f;
-    h[i] = eft::f32_to_bf16(f).bits;
-  }
-  void* d = nullptr;
-  CK(cudaMalloc(&d, n * 2));
-  CK(cudaMemcpy(d, h.data(), n * 2, cudaMemcpyHostToDevice));
-  return d;
-}
 
 // Median time in ms of one call, for `calls` (one per input copy index) captured in a graph.
 template <typename F>
 double time_graph(F&& call, int copies, int reps_per_graph) {
   cudaStream_t st;
-  CK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+  EFT_BENCH_CK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
   for (int i = 0; i < 2; ++i) call(i % copies, st);  // warm-up outside the graph
-  CK(cudaStreamSynchronize(st));
+  EFT_BENCH_CK(cudaStreamSynchronize(st));
   cudaGraph_t g;
   cudaGraphExec_t ge;
-  CK(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
+  EFT_BENCH_CK(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
   for (int r = 0; r < reps_per_graph; ++r) call(r % copies, st);
-  CK(cudaStreamEndCapture(st, &g));
-  CK(cudaGraphInstantiate(&ge, g, 0));
-  CK(cudaGraphLaunch(ge, st));
+  EFT_BENCH_CK(cudaStreamEndCapture(st, &g));
+  EFT_BENCH_CK(cudaGraphInstantiate(&ge, g, 0));
+  EFT_BENCH_CK(cudaGraphLaunch(ge, st));
   cudaEvent_t a, b;
-  CK(cudaEventCreate(&a));
-  CK(cudaEventCreate(&b));
+  EFT_BENCH_CK(cudaEventCreate(&a));
+  EFT_BENCH_CK(cudaEventCreate(&b));
   std::vector<double> ms;
   for (int i = 0; i < 7; ++i) {
-    CK(cudaEventRecord(a, st));
-    CK(cudaGraphLaunch(ge, st));
-    CK(cudaEventRecord(b, st));
-    CK(cudaEventSynchronize(b));
+    EFT_BENCH_CK(cudaEventRecord(a, st));
+    EFT_BENCH_CK(cudaGraphLaunch(ge, st));
+    EFT_BENCH_CK(cudaEventRecord(b, st));
+    EFT_BENCH_CK(cudaEventSynchronize(b));
     float t = 0;
-    CK(cudaEventElapsedTime(&t, a, b));
+    EFT_BENCH_CK(cudaEventElapsedTime(&t, a, b));
     ms.push_back(double(t) / reps_per_graph);
   }
   std::sort(ms.begin(), ms.end());
@@ -103,22 +82,22 @@ double time_graph(F&& call, int copies, int reps_per_graph) {
 double copy_bandwidth() {
   const size_t bytes = size_t(2) << 30;
   void *a, *b;
-  CK(cudaMalloc(&a, bytes));
-  CK(cudaMalloc(&b, bytes));
-  CK(cudaMemset(a, 1, bytes));
+  EFT_BENCH_CK(cudaMalloc(&a, bytes));
+  EFT_BENCH_CK(cudaMalloc(&b, bytes));
+  EFT_BENCH_CK(cudaMemset(a, 1, bytes));
   // Eager copies between events (a memcpy node inside a graph may go to a copy engine, which is
   // slower than the copy kernel an eager device-to-device cudaMemcpy runs).
   cudaEvent_t e0, e1;
-  CK(cudaEventCreate(&e0));
-  CK(cudaEventCreate(&e1));
+  EFT_BENCH_CK(cudaEventCreate(&e0));
+  EFT_BENCH_CK(cudaEventCreate(&e1));
   std::vector<double> t;
   for (int i = 0; i < 9; ++i) {
-    CK(cudaEventRecord(e0));
-    CK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice));
-    CK(cudaEventRecord(e1));
-    CK(cudaEventSynchronize(e1));
+    EFT_BENCH_CK(cudaEventRecord(e0));
+    EFT_BENCH_CK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice));
+    EFT_BENCH_CK(cudaEventRecord(e1));
+    EFT_BENCH_CK(cudaEventSynchronize(e1));
     float ms1 = 0;
-    CK(cudaEventElapsedTime(&ms1, e0, e1));
+    EFT_BENCH_CK(cudaEventElapsedTime(&ms1, e0, e1));
     if (i >= 2) t.push_back(ms1);
   }
   std::sort(t.begin(), t.end());
@@ -149,10 +128,10 @@ double run_shape(const BenchShape& s, size_t* ws_bytes, int* splits) {
   const int copies = int(std::clamp<size_t>((size_t(256) << 20) / std::max<size_t>(kv_bytes + 4 * q_elems, 1) + 1, 1, 32));
   std::vector<void*> q(copies), k(copies), v(copies), o(copies);
   for (int c = 0; c < copies; ++c) {
-    q[c] = random_bf16(q_elems, 3 * c + 1);
-    k[c] = random_bf16(kv_elems, 3 * c + 2);
-    v[c] = random_bf16(kv_elems, 3 * c + 3);
-    CK(cudaMalloc(&o[c], q_elems * 2));
+    q[c] = eft::bench::random_bf16(q_elems, 3 * c + 1);
+    k[c] = eft::bench::random_bf16(kv_elems, 3 * c + 2);
+    v[c] = eft::bench::random_bf16(kv_elems, 3 * c + 3);
+    EFT_BENCH_CK(cudaMalloc(&o[c], q_elems * 2));
   }
   std::vector<int32_t> q_start(s.batch + 1), kv_len(s.batch, s.kv_len), kv_start(s.batch);
   for (int b = 0; b <= s.batch; ++b) q_start[b] = b * s.q_len;
@@ -204,13 +183,13 @@ double run_shape(const BenchShape& s, size_t* ws_bytes, int* splits) {
   *ws_bytes = plan.workspace_bytes;
   *splits = plan.kv_splits;
   void* ws = nullptr;
-  if (plan.workspace_bytes) CK(cudaMalloc(&ws, plan.workspace_bytes));
+  if (plan.workspace_bytes) EFT_BENCH_CK(cudaMalloc(&ws, plan.workspace_bytes));
   // Device copies of the metadata.
   auto dev = [](const std::vector<int32_t>& h) {
     void* d = nullptr;
     if (h.empty()) return static_cast<int32_t*>(nullptr);
-    CK(cudaMalloc(&d, h.size() * 4));
-    CK(cudaMemcpy(d, h.data(), h.size() * 4, cudaMemcpyHostToDevice));
+    EFT_BENCH_CK(cudaMalloc(&d, h.size() * 4));
+    EFT_BENCH_CK(cudaMemcpy(d, h.data(), h.size() * 4, cudaMemcpyHostToDevice));
     return static_cast<int32_t*>(d);
   };
   int32_t *d_qs = dev(q_start), *d_kl = dev(kv_len), *d_ks = dev(kv_start), *d_bt = dev(table);

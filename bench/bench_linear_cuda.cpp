@@ -22,41 +22,21 @@
 #include <cuda_runtime.h>
 
 #include "eft/attention_cuda.h"
+#include "cuda_bench_util.h"
 #include "eft/dtype.h"
 #include "eft/linear_attention_cuda.h"
 
 namespace {
 
-#define CK(x)                                                                                 \
-  do {                                                                                        \
-    cudaError_t e_ = (x);                                                                     \
-    if (e_ != cudaSuccess) {                                                                  \
-      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-      std::exit(1);                                                                           \
-    }                                                                                         \
-  } while (0)
 
 constexpr int kHeads = 16, kD = 128, kFeatures = 256;
 
-// Random bf16 device buffer, values ~ U(-1, 1) (never zeros: they can run faster).
-void* random_bf16(size_t n, uint64_t seed) {
-  std::vector<uint16_t> h(n);
-  uint64_t s = seed * 6364136223846793005ull + 1442695040888963407ull;
-  for (size_t i = 0; i < n; ++i) {
-    s = s * 6364136223846793005ull + 1442695040888963407ull;
-    h[i] = eft::f32_to_bf16(float(int32_t(s >> 33) % 20000) / 10000.f - 1.f).bits;
-  }
-  void* d = nullptr;
-  CK(cudaMalloc(&d, n * 2));
-  CK(cudaMemcpy(d, h.data(), n * 2, cudaMemcpyHostToDevice));
-  return d;
-}
 
 template <typename T>
 T* upload(const std::vector<T>& v) {
   void* d = nullptr;
-  CK(cudaMalloc(&d, v.size() * sizeof(T)));
-  CK(cudaMemcpy(d, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice));
+  EFT_BENCH_CK(cudaMalloc(&d, v.size() * sizeof(T)));
+  EFT_BENCH_CK(cudaMemcpy(d, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice));
   return static_cast<T*>(d);
 }
 
@@ -64,21 +44,21 @@ T* upload(const std::vector<T>& v) {
 template <typename F>
 double time_ms(F&& call, int reps) {
   call();
-  CK(cudaDeviceSynchronize());
+  EFT_BENCH_CK(cudaDeviceSynchronize());
   cudaEvent_t a, b;
-  CK(cudaEventCreate(&a));
-  CK(cudaEventCreate(&b));
+  EFT_BENCH_CK(cudaEventCreate(&a));
+  EFT_BENCH_CK(cudaEventCreate(&b));
   std::vector<double> ms;
   for (int i = 0; i < 5; ++i) {
-    CK(cudaEventRecord(a));
+    EFT_BENCH_CK(cudaEventRecord(a));
     for (int r = 0; r < reps; ++r) call();
-    CK(cudaEventRecord(b));
-    CK(cudaEventSynchronize(b));
+    EFT_BENCH_CK(cudaEventRecord(b));
+    EFT_BENCH_CK(cudaEventSynchronize(b));
     float t = 0;
-    CK(cudaEventElapsedTime(&t, a, b));
+    EFT_BENCH_CK(cudaEventElapsedTime(&t, a, b));
     ms.push_back(double(t) / reps);
   }
-  CK(cudaGetLastError());
+  EFT_BENCH_CK(cudaGetLastError());
   cudaEventDestroy(a);
   cudaEventDestroy(b);
   std::sort(ms.begin(), ms.end());
@@ -106,11 +86,11 @@ Row measure(int n) {
   Row row{};
   row.n = n;
   const size_t elems = size_t(n) * kHeads * kD;
-  void* q = random_bf16(elems, 1);
-  void* k = random_bf16(elems, 2);
-  void* v = random_bf16(elems, 3);
+  void* q = eft::bench::random_bf16(elems, 1);
+  void* k = eft::bench::random_bf16(elems, 2);
+  void* v = eft::bench::random_bf16(elems, 3);
   void* o = nullptr;
-  CK(cudaMalloc(&o, elems * 2));
+  EFT_BENCH_CK(cudaMalloc(&o, elems * 2));
   // Batch metadata: host copies for the plans, device copies for the launches.
   const std::vector<int32_t> h_q_start{0, n}, h_kv_len{n}, h_kv_start{0}, h_dec_q_start{0, 1};
   int32_t* d_q_start = upload(h_q_start);
@@ -139,13 +119,13 @@ Row measure(int n) {
     const eft::cuda::LinearAttentionPlan plan = eft::cuda::plan_linear_attention(p, args(true, false));
     eft::cuda::LinearFeatureMap map(p);
     void* ws = nullptr;
-    CK(cudaMalloc(&ws, plan.workspace_bytes));
+    EFT_BENCH_CK(cudaMalloc(&ws, plan.workspace_bytes));
     const eft::AttentionArgs a = args(false, false);
     row.lin_prefill = time_ms([&] { eft::cuda::linear_attention(p, a, plan, map, {ws, plan.workspace_bytes}, nullptr); },
                               n >= 16384 ? 1 : 5);
     row.segments = plan.segments;
     row.workspace_mb = double(plan.workspace_bytes) / 1e6;
-    CK(cudaFree(ws));
+    EFT_BENCH_CK(cudaFree(ws));
     // Decode: one step of the state (its cost does not depend on n; the state is whatever it holds).
     eft::cuda::LinearDecodeState state(p, 1);
     row.lin_decode = time_ms(
@@ -156,21 +136,21 @@ Row measure(int n) {
     const eft::AttentionParams p = params(eft::AttnMethod::flash);
     const eft::cuda::AttentionPlan plan = eft::cuda::plan_attention(p, args(true, false));
     void* ws = nullptr;
-    if (plan.workspace_bytes) CK(cudaMalloc(&ws, plan.workspace_bytes));
+    if (plan.workspace_bytes) EFT_BENCH_CK(cudaMalloc(&ws, plan.workspace_bytes));
     const eft::AttentionArgs a = args(false, false);
     row.flash_prefill =
         time_ms([&] { eft::cuda::attention(p, a, plan, {ws, plan.workspace_bytes}, nullptr); }, n >= 16384 ? 1 : 5);
-    if (ws) CK(cudaFree(ws));
+    if (ws) EFT_BENCH_CK(cudaFree(ws));
     const eft::cuda::AttentionPlan dplan = eft::cuda::plan_attention(p, args(true, true));
     ws = nullptr;
-    if (dplan.workspace_bytes) CK(cudaMalloc(&ws, dplan.workspace_bytes));
+    if (dplan.workspace_bytes) EFT_BENCH_CK(cudaMalloc(&ws, dplan.workspace_bytes));
     const eft::AttentionArgs da = args(false, true);
     row.flash_decode = time_ms([&] { eft::cuda::attention(p, da, dplan, {ws, dplan.workspace_bytes}, nullptr); }, 50);
     row.flash_splits = dplan.kv_splits;
-    if (ws) CK(cudaFree(ws));
+    if (ws) EFT_BENCH_CK(cudaFree(ws));
   }
-  for (void* x : {q, k, v, o}) CK(cudaFree(x));
-  for (int32_t* x : {d_q_start, d_kv_len, d_kv_start, d_dec_q_start}) CK(cudaFree(x));
+  for (void* x : {q, k, v, o}) EFT_BENCH_CK(cudaFree(x));
+  for (int32_t* x : {d_q_start, d_kv_len, d_kv_start, d_dec_q_start}) EFT_BENCH_CK(cudaFree(x));
   return row;
 }
 

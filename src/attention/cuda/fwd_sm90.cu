@@ -120,10 +120,13 @@ __global__ void __launch_bounds__(NWG * 128, MinCtas) fwd_sm90_kernel(const __gr
   int item = blockIdx.x;
   // Next item with rows, from `item` on (persistent); the grid's own item otherwise.
   auto find_item = [&](CtaWork& cw) {
-    if constexpr (!Persist) return cw.init(p, BN);
-    for (; item < n_items; item += gridDim.x)
-      if (cw.init_item(p, BN, item)) return true;
-    return false;
+    if constexpr (!Persist) {
+      return cw.init(p, BN);
+    } else {
+      for (; item < n_items; item += gridDim.x)
+        if (cw.init_item(p, BN, item)) return true;
+      return false;
+    }
   };
   CtaWork w;
   if (!find_item(w)) return;
