@@ -7,10 +7,12 @@
 
 #include <cstring>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "common/attn_case.h"
 #include "eft/attention_cuda.h"
+#include "eft/error.h"
 
 namespace eft::test {
 
@@ -39,6 +41,31 @@ struct DevBuf {
 template <typename T>
 std::unique_ptr<DevBuf> upload(const std::vector<T>& v) {
   return std::make_unique<DevBuf>(v.data(), v.size() * sizeof(T));
+}
+
+// The bounds on relative L2 error against the float64 reference.
+inline double tol(DType t) { return t == DType::bf16 ? 5e-3 : 1e-3; }
+
+// A spec with inputs and output in dt, q_heads / kv_heads heads of head_dim D.
+inline AttnCaseSpec base_spec(int D, DType dt, int qh, int kvh) {
+  AttnCaseSpec s;
+  s.head_dim = D;
+  s.dtype = dt;
+  s.o_dtype = dt;
+  s.q_heads = qh;
+  s.kv_heads = kvh;
+  return s;
+}
+
+// The message of the eft::Error that f() throws, "" when it throws none.
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
 }
 
 struct GpuResult {

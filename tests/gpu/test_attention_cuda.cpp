@@ -23,7 +23,6 @@ uint64_t fresh_seed() {
   static std::random_device rd;
   return (uint64_t(rd()) << 32) ^ rd();
 }
-double tol(DType t) { return t == DType::bf16 ? 5e-3 : 1e-3; }
 
 // Masks of the grid; global / layout vectors sized for positions < 512.
 struct MaskCase {
@@ -101,15 +100,6 @@ void check_case(AttnCaseSpec spec, const AttentionPlanOptions& opt, std::vector<
   }
 }
 
-AttnCaseSpec base_spec(int D, DType dt, int qh, int kvh) {
-  AttnCaseSpec s;
-  s.head_dim = D;
-  s.dtype = dt;
-  s.o_dtype = dt;
-  s.q_heads = qh;
-  s.kv_heads = kvh;
-  return s;
-}
 
 // ---- prefill -------------------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@
 #include "common/attn_case.h"
 #include "eft/attention_cuda.h"
 #include "eft/error.h"
+#include "gpu/gpu_case.h"
 
 namespace eft::test {
 namespace {
@@ -13,26 +14,12 @@ namespace {
 using cuda::AttentionPlanOptions;
 
 AttnCase small_case(int D = 64, DType dt = DType::bf16) {
-  AttnCaseSpec s;
-  s.head_dim = D;
-  s.dtype = dt;
-  s.o_dtype = dt;
-  s.q_heads = 4;
-  s.kv_heads = 2;
+  AttnCaseSpec s = base_spec(D, dt, 4, 2);
   s.q_lens = {1, 1};
   s.kv_lens = {600, 20};
   return make_case(s, 1);
 }
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 TEST(CudaAttentionValidation, UnsupportedHeadDim) {
   AttnCase c = small_case(96);

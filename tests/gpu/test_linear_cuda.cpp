@@ -23,15 +23,9 @@ using cuda::LinearDecodeState;
 using cuda::LinearFeatureMap;
 using cuda::LinearPlanOptions;
 
-double tol(DType t) { return t == DType::bf16 ? 5e-3 : 1e-3; }
 
 AttnCaseSpec linear_spec(int D, DType dt, int qh, int kvh, bool causal) {
-  AttnCaseSpec s;
-  s.head_dim = D;
-  s.dtype = dt;
-  s.o_dtype = dt;
-  s.q_heads = qh;
-  s.kv_heads = kvh;
+  AttnCaseSpec s = base_spec(D, dt, qh, kvh);
   s.method = AttnMethod::linear;
   s.mask = causal ? mask_causal() : mask_none();
   return s;
@@ -289,15 +283,6 @@ TEST(CudaLinearSmall, EachKernel) {
 
 // ---- host-side validation (runs without a GPU) -----------------------------------------------------
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 AttnCase small_linear(int D = 64, DType dt = DType::bf16) {
   AttnCaseSpec s = linear_spec(D, dt, 4, 2, true);
