@@ -6,9 +6,9 @@
 //                        V from shared memory read MN-major (no transposing ldmatrix)
 // A CTA is two warpgroups (8 warps, 256 threads) owning 128 query rows of one head; warp w owns
 // rows [16w, 16w + 16), exactly as in fwd.cu's prefill, so the per-thread accumulator layout and
-// every routine after the products are shared. K/V tiles stream through two shared-memory stages
-// with cp.async (which, unlike TMA, reads paged block tables and ragged ends row by row, the same
-// addressing as fwd.cu). wgmma reads the shared tiles through descriptors with the 128-byte
+// every routine after the products are shared. K/V tiles stream through shared-memory stages
+// (K 2, V 3, see the kernel) with cp.async, which, unlike TMA, reads paged block tables and ragged
+// ends row by row with the same addressing as fwd.cu. wgmma reads the shared tiles through descriptors with the 128-byte
 // swizzle, so every tile is stored as D/64 column blocks of [rows][128 B] with the 16-byte
 // chunks of each row XOR-ed by row % 8, at 1024-byte aligned addresses.
 //
