@@ -34,9 +34,9 @@ namespace {
 FILE* g_csv = nullptr;
 // Prefill main loop of every plan (--main-loop); the prefill table also measures mma_sync beside
 // the automatic choice, so the wgmma switch shows what it buys in the same run.
-eft::cuda::MainLoop g_main_loop = eft::cuda::MainLoop::automatic;
-int g_block_n = 0;          // --block-n: the prefill key tile of the automatic/wgmma main loop (tuning)
-bool g_persistent = false;  // --persistent: the persistent variant of the wgmma prefill (off by default)
+// Plan options of every prefill shape: --main-loop, --block-n (key tile of the wgmma loop, tuning),
+// --persistent. Decode shapes always plan with the defaults (decode is mma_sync only).
+eft::cuda::AttentionPlanOptions g_prefill;
 void row(const char* fmt_line) {
   std::printf("%s\n", fmt_line);
   if (g_csv) std::fprintf(g_csv, "%s\n", fmt_line);
@@ -117,7 +117,8 @@ struct BenchShape {
 };
 
 // Runs one shape; returns ms per call. Sets workspace bytes through `ws_bytes`.
-double run_shape(const BenchShape& s, size_t* ws_bytes, int* splits) {
+double run_shape(const BenchShape& s, size_t* ws_bytes, int* splits,
+                 const eft::cuda::AttentionPlanOptions& prefill = g_prefill) {
   using namespace eft;
   const int64_t q_tokens = int64_t(s.batch) * s.q_len;
   const int64_t kv_tokens = int64_t(s.batch) * s.kv_len;
@@ -168,10 +169,7 @@ double run_shape(const BenchShape& s, size_t* ws_bytes, int* splits) {
   } else {
     a.kv.kv_start = kv_start.data();
   }
-  cuda::AttentionPlanOptions opt;
-  opt.main_loop = s.q_len > 8 ? g_main_loop : cuda::MainLoop::automatic;  // decode is mma_sync only
-  if (s.q_len > 8 && g_main_loop != cuda::MainLoop::mma_sync) opt.block_n = g_block_n;
-  opt.persistent = g_persistent;
+  cuda::AttentionPlanOptions opt = s.q_len > 8 ? prefill : cuda::AttentionPlanOptions{};
   cuda::AttentionPlan plan;
   try {
     plan = cuda::plan_attention(p, a, opt);
@@ -240,20 +238,18 @@ int main(int argc, char** argv) {
       BenchShape pre{8, 2048, 2048, 16, 16, 128, eft::mask_none()};
       BenchShape dec{16, 1, 4096, 32, 8, 128, eft::mask_causal(), true, 16};
       const double auto_ms = run_shape(pre, &ws, &sp);
-      g_main_loop = eft::cuda::MainLoop::mma_sync;
-      const double mma_ms = run_shape(pre, &ws, &sp);
-      g_main_loop = eft::cuda::MainLoop::automatic;
+      const double mma_ms = run_shape(pre, &ws, &sp, {.main_loop = eft::cuda::MainLoop::mma_sync});
       std::printf("profile: prefill %.4f ms (automatic main loop), %.4f ms (mma_sync), decode %.4f ms\n", auto_ms,
                   mma_ms, run_shape(dec, &ws, &sp));
       return 0;
     }
     if (!std::strcmp(argv[i], "--csv") && i + 1 < argc) g_csv = std::fopen(argv[++i], "w");
-    if (!std::strcmp(argv[i], "--block-n") && i + 1 < argc) g_block_n = std::atoi(argv[++i]);
-    if (!std::strcmp(argv[i], "--persistent")) g_persistent = true;
+    if (!std::strcmp(argv[i], "--block-n") && i + 1 < argc) g_prefill.block_n = std::atoi(argv[++i]);
+    if (!std::strcmp(argv[i], "--persistent")) g_prefill.persistent = true;
     if (!std::strcmp(argv[i], "--main-loop") && i + 1 < argc) {
       const char* m = argv[++i];
-      if (!std::strcmp(m, "mma_sync")) g_main_loop = eft::cuda::MainLoop::mma_sync;
-      else if (!std::strcmp(m, "wgmma")) g_main_loop = eft::cuda::MainLoop::wgmma;
+      if (!std::strcmp(m, "mma_sync")) g_prefill.main_loop = eft::cuda::MainLoop::mma_sync;
+      else if (!std::strcmp(m, "wgmma")) g_prefill.main_loop = eft::cuda::MainLoop::wgmma;
       else if (std::strcmp(m, "automatic")) {
         std::fprintf(stderr, "--main-loop: unknown value '%s' (automatic, mma_sync, wgmma)\n", m);
         return 2;
@@ -281,10 +277,8 @@ int main(int argc, char** argv) {
         std::snprintf(line, sizeof line, "prefill,%d,%d,%d,%d,%d,%.4f,%.1f", D, s.q_heads, N, s.batch, causal, ms,
                       flops / (ms * 1e-3) / 1e12);
         row(line);
-        if (g_main_loop == eft::cuda::MainLoop::automatic && !prefill_only) {  // the same shape on mma.sync
-          g_main_loop = eft::cuda::MainLoop::mma_sync;
-          const double ms2 = run_shape(s, &ws, &sp);
-          g_main_loop = eft::cuda::MainLoop::automatic;
+        if (g_prefill.main_loop == eft::cuda::MainLoop::automatic && !prefill_only) {  // same shape, mma.sync
+          const double ms2 = run_shape(s, &ws, &sp, {.main_loop = eft::cuda::MainLoop::mma_sync});
           std::snprintf(line, sizeof line, "prefill_mma_sync,%d,%d,%d,%d,%d,%.4f,%.1f", D, s.q_heads, N, s.batch, causal,
                         ms2, flops / (ms2 * 1e-3) / 1e12);
           row(line);

@@ -11,5 +11,6 @@ namespace eft::cuda {
 bool available();
 std::string device_name();  // "" when none
 int sm_count();
+int compute_capability();  // major * 10 + minor (90 for H100/H200), 0 when none
 
 }  // namespace eft::cuda

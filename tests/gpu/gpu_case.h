@@ -148,4 +148,27 @@ struct DeviceCase {
   }
 };
 
+// Captures launch(stream) in a CUDA graph, poisons O and LSE with NaN, replays the graph once and
+// reads the result back into r: a captured launch must read nothing at capture time that the
+// replay would not see.
+template <typename Launch>
+void replay_captured(DeviceCase& d, Launch&& launch, GpuResult& r) {
+  cudaStream_t st;
+  EFT_CUDA_OK(cudaStreamCreate(&st));
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+  EFT_CUDA_OK(cudaStreamBeginCapture(st, cudaStreamCaptureModeGlobal));
+  launch(st);
+  EFT_CUDA_OK(cudaStreamEndCapture(st, &graph));
+  EFT_CUDA_OK(cudaGraphInstantiate(&exec, graph, 0));
+  EFT_CUDA_OK(cudaMemset(d.o->p, 0xff, d.o->bytes));
+  EFT_CUDA_OK(cudaMemset(d.lse->p, 0xff, d.lse->bytes));
+  EFT_CUDA_OK(cudaGraphLaunch(exec, st));
+  EFT_CUDA_OK(cudaStreamSynchronize(st));
+  d.read_back(r);
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  cudaStreamDestroy(st);
+}
+
 }  // namespace eft::test

@@ -304,25 +304,12 @@ TEST(CudaAttention, GraphCaptureReplay) {
   const cuda::AttentionPlan plan = cuda::plan_attention(c.params, d.host_args());
   ASSERT_GT(plan.kv_splits, 1);
   DevBuf ws(plan.workspace_bytes);
-  cudaStream_t st;
-  EFT_CUDA_OK(cudaStreamCreate(&st));
-  cudaGraph_t graph;
-  cudaGraphExec_t exec;
-  EFT_CUDA_OK(cudaStreamBeginCapture(st, cudaStreamCaptureModeGlobal));
-  cuda::attention(d.dev_params(), d.dev_args(), plan, {ws.p, ws.bytes}, st);
-  EFT_CUDA_OK(cudaStreamEndCapture(st, &graph));
-  EFT_CUDA_OK(cudaGraphInstantiate(&exec, graph, 0));
-  EFT_CUDA_OK(cudaMemset(d.o->p, 0xff, d.o->bytes));
-  EFT_CUDA_OK(cudaGraphLaunch(exec, st));
-  EFT_CUDA_OK(cudaStreamSynchronize(st));
   GpuResult r;
-  d.read_back(r);
+  replay_captured(d, [&](cudaStream_t st) { cuda::attention(d.dev_params(), d.dev_args(), plan, {ws.p, ws.bytes}, st); },
+                  r);
   std::vector<double> ref, ref_lse;
   d.reference(ref, ref_lse);
   EXPECT_LE(rel_l2(r.out, ref), tol(DType::bf16));
-  cudaGraphExecDestroy(exec);
-  cudaGraphDestroy(graph);
-  cudaStreamDestroy(st);
 }
 
 // Small cases of each kernel path, for compute-sanitizer (memcheck / racecheck) runs.

@@ -249,24 +249,10 @@ TEST(CudaLinear, GraphCaptureReplay) {
   const LinearAttentionPlan plan = cuda::plan_linear_attention(c.params, dc.host_args());
   LinearFeatureMap map(c.params);
   DevBuf ws(plan.workspace_bytes);
-  cudaStream_t st;
-  EFT_CUDA_OK(cudaStreamCreate(&st));
-  cudaGraph_t graph;
-  cudaGraphExec_t exec;
-  EFT_CUDA_OK(cudaStreamBeginCapture(st, cudaStreamCaptureModeGlobal));
-  cuda::linear_attention(c.params, dc.dev_args(), plan, map, {ws.p, ws.bytes}, st);
-  EFT_CUDA_OK(cudaStreamEndCapture(st, &graph));
-  EFT_CUDA_OK(cudaGraphInstantiate(&exec, graph, 0));
-  EFT_CUDA_OK(cudaMemset(dc.o->p, 0xff, dc.o->bytes));
-  EFT_CUDA_OK(cudaMemset(dc.lse->p, 0xff, dc.lse->bytes));
-  EFT_CUDA_OK(cudaGraphLaunch(exec, st));
-  EFT_CUDA_OK(cudaStreamSynchronize(st));
   GpuResult r;
-  dc.read_back(r);
+  replay_captured(
+      dc, [&](cudaStream_t st) { cuda::linear_attention(c.params, dc.dev_args(), plan, map, {ws.p, ws.bytes}, st); }, r);
   check_against_reference(dc, r, DType::bf16);
-  cudaGraphExecDestroy(exec);
-  cudaGraphDestroy(graph);
-  cudaStreamDestroy(st);
 }
 
 TEST(CudaLinearSmall, EachKernel) {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "attention/cuda/launch_checks.h"
 #include "attention/cuda/linear_params.h"
 #include "eft/cuda.h"
 #include "eft/error.h"
@@ -18,12 +19,11 @@ namespace eft::cuda {
 namespace {
 
 using detail::LinearFwdParams;
+using detail::align_up;
 
 constexpr int kDefaultSms = 132;    // H100/H200 SXM, when planning without a device
 constexpr int kMaxSegments = 64;    // each run gathers the earlier runs' states: keep that small
 
-size_t align_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
-bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
 void check_head_dim(int32_t d) {
   check(d == 64 || d == 128 || d == 256, "CUDA linear attention supports head_dim 64, 128 and 256 (got {})", d);
@@ -167,38 +167,15 @@ void linear_attention(const AttentionParams& p, const AttentionArgs& a, const Li
   check(p.linear.features == plan.features, "linear_attention(): linear.features {} differs from the plan's {}",
         p.linear.features, plan.features);
   check((p.mask.type == MaskType::causal) == plan.causal, "linear_attention(): mask type differs from the plan's");
-  check(a.batch.n_seqs == plan.n_seqs, "linear_attention(): batch.n_seqs {} differs from the plan's {}",
-        a.batch.n_seqs, plan.n_seqs);
-  check(a.q_dtype == plan.dtype && a.kv.dtype == plan.dtype,
-        "linear_attention(): Q/K/V dtype {}/{} differs from the plan's {}", dtype_name(a.q_dtype),
-        dtype_name(a.kv.dtype), dtype_name(plan.dtype));
+  detail::check_matches_plan("linear_attention", a, plan.n_seqs, plan.dtype, plan.layout, plan.block_size);
   check_io_dtypes(a.q_dtype, a.kv.dtype, a.o_dtype);
-  check(a.kv.layout == plan.layout, "linear_attention(): KV layout differs from the plan's");
-  check(plan.layout != KvLayout::paged || a.kv.block_size == plan.block_size,
-        "linear_attention(): kv.block_size {} differs from the plan's {}", a.kv.block_size, plan.block_size);
   check(map.w() != nullptr && map.features() == plan.features && map.head_dim() == plan.head_dim,
         "linear_attention(): the feature map ({} features, head_dim {}) does not match the plan ({}, {})",
         map.features(), map.head_dim(), plan.features, plan.head_dim);
   check(map.x_scale() == plan.x_scale,
         "linear_attention(): the feature map was made for another scale (x_scale {} vs {})", map.x_scale(),
         plan.x_scale);
-  check(a.q && a.kv.k && a.kv.v && a.o, "linear_attention(): Q, K, V and O must all be non-null");
-  check(aligned16(a.q) && aligned16(a.kv.k) && aligned16(a.kv.v) && aligned16(a.o),
-        "linear_attention(): Q, K, V and O must be 16-byte aligned (q={}, k={}, v={}, o={})", a.q, a.kv.k, a.kv.v,
-        static_cast<const void*>(a.o));
-  const int64_t qrow = int64_t(p.q_heads) * p.head_dim, kvrow = int64_t(p.kv_heads) * p.head_dim;
-  const int64_t q_stride = a.q_row_stride ? a.q_row_stride : qrow;
-  const int64_t o_stride = a.o_row_stride ? a.o_row_stride : qrow;
-  const int64_t kv_stride = a.kv.row_stride ? a.kv.row_stride : kvrow;
-  check(q_stride % 8 == 0 && o_stride % 8 == 0 && kv_stride % 8 == 0,
-        "linear_attention(): row strides must be multiples of 8 elements (q {}, kv {}, o {})", q_stride, kv_stride,
-        o_stride);
-  check((reinterpret_cast<uintptr_t>(a.lse) & 3u) == 0, "linear_attention(): lse must be 4-byte aligned");
-  check(ws.bytes >= plan.workspace_bytes,
-        "linear_attention(): workspace of {} bytes is smaller than the {} the plan needs", ws.bytes,
-        plan.workspace_bytes);
-  check(plan.workspace_bytes == 0 || (ws.data && aligned16(ws.data)),
-        "linear_attention(): workspace pointer must be non-null and 16-byte aligned");
+  const detail::RowStrides strides = detail::check_io("linear_attention", p, a, ws, plan.workspace_bytes);
   if (state) {
     check(state->n_seqs() == plan.n_seqs && state->q_heads() == plan.q_heads && state->kv_heads() == plan.kv_heads &&
               state->head_dim() == plan.head_dim && state->features() == plan.features,
@@ -208,9 +185,7 @@ void linear_attention(const AttentionParams& p, const AttentionArgs& a, const Li
           plan.q_heads, plan.kv_heads, plan.head_dim, plan.features);
   }
   if (plan.n_seqs == 0) return;
-  check(a.batch.q_start && a.batch.kv_len, "linear_attention(): batch.q_start and batch.kv_len must be set");
-  check(a.kv.layout == KvLayout::contiguous ? a.kv.kv_start != nullptr : a.kv.block_table != nullptr,
-        "linear_attention(): kv.kv_start (contiguous) or kv.block_table (paged) must be set");
+  detail::check_batch_pointers("linear_attention", a);
 
   LinearFwdParams f;
   f.q = a.q;
@@ -218,9 +193,9 @@ void linear_attention(const AttentionParams& p, const AttentionArgs& a, const Li
   f.v = a.kv.v;
   f.o = a.o;
   f.lse = a.lse;
-  f.q_stride = q_stride;
-  f.kv_stride = kv_stride;
-  f.o_stride = o_stride;
+  f.q_stride = strides.q;
+  f.kv_stride = strides.kv;
+  f.o_stride = strides.o;
   f.dtype = a.q_dtype;
   f.o_dtype = a.o_dtype;
   f.q_heads = p.q_heads;
@@ -232,8 +207,7 @@ void linear_attention(const AttentionParams& p, const AttentionArgs& a, const Li
   f.x_scale = map.x_scale();
   f.w = map.w();
   f.kv = a.kv;
-  if (a.kv.layout == KvLayout::paged && (a.kv.block_size & (a.kv.block_size - 1)) == 0)
-    f.block_shift = __builtin_ctz(unsigned(a.kv.block_size));
+  f.block_shift = detail::block_shift(a.kv);
   f.batch = a.batch;
   f.q_tokens = plan.q_tokens;
   f.segments = plan.segments;

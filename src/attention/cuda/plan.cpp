@@ -8,6 +8,7 @@
 #include <string>
 
 #include "attention/cuda/fwd_params.h"
+#include "attention/cuda/launch_checks.h"
 #include "eft/attention_cuda.h"
 #include "eft/cuda.h"
 #include "eft/error.h"
@@ -17,6 +18,8 @@ namespace {
 
 using detail::FwdConfig;
 using detail::FwdParams;
+using detail::align_up;
+using detail::aligned16;
 
 constexpr int kDecodeMaxQ = 8;              // decode kernel: q_len 1..8 (speculative verification)
 constexpr int kDefaultSms = 132;            // H100/H200 SXM, when planning without a device
@@ -24,25 +27,13 @@ constexpr size_t kSmemPerSm = 227 * 1024;   // usable shared memory per SM on sm
 constexpr int kMinTilesPerSplit = 2;        // a split below 128 keys costs more in merging than it gains
 constexpr int kMaxSplits = detail::kMergeMaxSplits;
 
-size_t align_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
-bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
 // The wgmma main loop runs when the binary carries sm_90a code (EFT_CUDA_SM90A, set by CMake when
 // CMAKE_CUDA_ARCHITECTURES lists 90a) and the device is compute capability 9.0 (sm_90a code runs
 // on nothing else).
 bool wgmma_usable() {
 #ifdef EFT_CUDA_SM90A
-  static const bool usable = [] {
-    if (sm_count() <= 0) return false;
-    int major = 0, minor = 0, dev = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
-        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) != cudaSuccess) {
-      cudaGetLastError();
-      return false;
-    }
-    return major == 9 && minor == 0;
-  }();
-  return usable;
+  return compute_capability() == 90;
 #else
   return false;
 #endif
@@ -206,36 +197,14 @@ void attention(const AttentionParams& p, const AttentionArgs& a, const Attention
   check(p.q_heads == plan.q_heads && p.kv_heads == plan.kv_heads && p.head_dim == plan.head_dim,
         "attention(): heads/head_dim {}/{}/{} differ from the plan's {}/{}/{}", p.q_heads, p.kv_heads, p.head_dim,
         plan.q_heads, plan.kv_heads, plan.head_dim);
-  check(a.batch.n_seqs == plan.n_seqs, "attention(): batch.n_seqs {} differs from the plan's {}", a.batch.n_seqs,
-        plan.n_seqs);
-  check(a.q_dtype == plan.dtype && a.kv.dtype == plan.dtype, "attention(): Q/K/V dtype {}/{} differs from the plan's {}",
-        dtype_name(a.q_dtype), dtype_name(a.kv.dtype), dtype_name(plan.dtype));
-  check(a.kv.layout == plan.layout, "attention(): KV layout differs from the plan's");
-  check(plan.layout != KvLayout::paged || a.kv.block_size == plan.block_size,
-        "attention(): kv.block_size {} differs from the plan's {}", a.kv.block_size, plan.block_size);
+  detail::check_matches_plan("attention", a, plan.n_seqs, plan.dtype, plan.layout, plan.block_size);
   check(p.mask.type == plan.mask, "attention(): mask type {} differs from the plan's {}", int(p.mask.type),
         int(plan.mask));
   check(a.o_dtype == DType::f32 || a.o_dtype == DType::bf16 || a.o_dtype == DType::f16,
         "attention(): O dtype {} is not f32, bf16 or f16", dtype_name(a.o_dtype));
-  check(a.q && a.kv.k && a.kv.v && a.o, "attention(): Q, K, V and O must all be non-null");
-  check(aligned16(a.q) && aligned16(a.kv.k) && aligned16(a.kv.v) && aligned16(a.o),
-        "attention(): Q, K, V and O must be 16-byte aligned (q={}, k={}, v={}, o={})", a.q, a.kv.k, a.kv.v,
-        static_cast<const void*>(a.o));
-  const int64_t qrow = int64_t(p.q_heads) * p.head_dim, kvrow = int64_t(p.kv_heads) * p.head_dim;
-  const int64_t q_stride = a.q_row_stride ? a.q_row_stride : qrow;
-  const int64_t o_stride = a.o_row_stride ? a.o_row_stride : qrow;
-  const int64_t kv_stride = a.kv.row_stride ? a.kv.row_stride : kvrow;
-  check(q_stride % 8 == 0 && o_stride % 8 == 0 && kv_stride % 8 == 0,
-        "attention(): row strides must be multiples of 8 elements (q {}, kv {}, o {})", q_stride, kv_stride, o_stride);
-  check((reinterpret_cast<uintptr_t>(a.lse) & 3u) == 0, "attention(): lse must be 4-byte aligned");
-  check(ws.bytes >= plan.workspace_bytes, "attention(): workspace of {} bytes is smaller than the {} the plan needs",
-        ws.bytes, plan.workspace_bytes);
-  check(plan.workspace_bytes == 0 || (ws.data && aligned16(ws.data)),
-        "attention(): workspace pointer must be non-null and 16-byte aligned");
+  const detail::RowStrides strides = detail::check_io("attention", p, a, ws, plan.workspace_bytes);
   if (plan.n_seqs == 0 || plan.q_tokens == 0) return;
-  check(a.batch.q_start && a.batch.kv_len, "attention(): batch.q_start and batch.kv_len must be set");
-  check(a.kv.layout == KvLayout::contiguous ? a.kv.kv_start != nullptr : a.kv.block_table != nullptr,
-        "attention(): kv.kv_start (contiguous) or kv.block_table (paged) must be set");
+  detail::check_batch_pointers("attention", a);
 
   FwdParams f;
   f.q = a.q;
@@ -243,9 +212,9 @@ void attention(const AttentionParams& p, const AttentionArgs& a, const Attention
   f.v = a.kv.v;
   f.o = a.o;
   f.lse = a.lse;
-  f.q_stride = q_stride;
-  f.kv_stride = kv_stride;
-  f.o_stride = o_stride;
+  f.q_stride = strides.q;
+  f.kv_stride = strides.kv;
+  f.o_stride = strides.o;
   f.q_heads = p.q_heads;
   f.kv_heads = p.kv_heads;
   f.group = p.q_heads / p.kv_heads;
@@ -264,8 +233,7 @@ void attention(const AttentionParams& p, const AttentionArgs& a, const Attention
   }
   f.o_dtype = a.o_dtype;
   f.kv = a.kv;
-  if (a.kv.layout == KvLayout::paged && (a.kv.block_size & (a.kv.block_size - 1)) == 0)
-    f.block_shift = __builtin_ctz(unsigned(a.kv.block_size));
+  f.block_shift = detail::block_shift(a.kv);
   f.batch = a.batch;
   f.mask = p.mask;
   if (plan.kv_splits > 1) {

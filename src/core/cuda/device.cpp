@@ -42,5 +42,6 @@ const Probe& probe() {
 bool available() { return probe().ok; }
 std::string device_name() { return available() ? std::string(probe().prop.name) : std::string(); }
 int sm_count() { return available() ? probe().prop.multiProcessorCount : 0; }
+int compute_capability() { return available() ? probe().prop.major * 10 + probe().prop.minor : 0; }
 
 }  // namespace eft::cuda
