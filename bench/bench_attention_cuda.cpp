@@ -169,7 +169,8 @@ double run_shape(const BenchShape& s, size_t* ws_bytes, int* splits,
   } else {
     a.kv.kv_start = kv_start.data();
   }
-  cuda::AttentionPlanOptions opt = s.q_len > 8 ? prefill : cuda::AttentionPlanOptions{};
+  cuda::AttentionPlanOptions opt = prefill;  // decode keeps only kv_splits (it has one main loop)
+  if (s.q_len <= 8) opt = {.kv_splits = prefill.kv_splits};
   cuda::AttentionPlan plan;
   try {
     plan = cuda::plan_attention(p, a, opt);
@@ -220,6 +221,40 @@ double run_shape(const BenchShape& s, size_t* ws_bytes, int* splits,
   return ms;
 }
 
+// --shape SPEC: one shape, for profilers and sweeps; prints its time (and rate).
+//   prefill:D:N:B:causal[:block_n]     16-bit Q/K/V, H = 2048 / D heads, the default plan
+//   decode:B:L:paged[:kv_splits]      GQA 32/8, D = 128, one query token
+int run_one(const char* spec) {
+  int v[5] = {0, 0, 0, 0, 0};
+  char kind[16] = {0};
+  const int n = std::sscanf(spec, "%15[a-z]:%d:%d:%d:%d:%d", kind, &v[0], &v[1], &v[2], &v[3], &v[4]);
+  size_t ws;
+  int sp;
+  if (!std::strcmp(kind, "prefill") && n >= 5) {
+    const int D = v[0], N = v[1], B = v[2];
+    BenchShape s{B, N, N, 2048 / D, 2048 / D, D, v[3] ? eft::mask_causal() : eft::mask_none()};
+    eft::cuda::AttentionPlanOptions opt = g_prefill;
+    if (n >= 6) opt.block_n = v[4];
+    const double ms = run_shape(s, &ws, &sp, opt);
+    const double flops = 4.0 * B * s.q_heads * double(N) * N * D / (v[3] ? 2 : 1);
+    std::printf("shape %s: %.4f ms, %.1f TFLOP/s\n", spec, ms, flops / (ms * 1e-3) / 1e12);
+    return 0;
+  }
+  if (!std::strcmp(kind, "decode") && n >= 4) {
+    const int B = v[0], L = v[1];
+    BenchShape s{B, 1, L, 32, 8, 128, eft::mask_causal(), v[2] != 0, 16};
+    eft::cuda::AttentionPlanOptions opt;
+    if (n >= 5) opt.kv_splits = v[3];
+    const double ms = run_shape(s, &ws, &sp, opt);
+    const double bytes = 2.0 * B * double(L) * 8 * 128 * 2;
+    std::printf("shape %s: %.4f ms, %.0f GB/s, splits %d\n", spec, ms, bytes / (ms * 1e-3) / 1e9, sp);
+    return 0;
+  }
+  std::fprintf(stderr, "--shape: expected prefill:D:N:B:causal[:block_n] or decode:B:L:paged[:kv_splits], got '%s'\n",
+               spec);
+  return 2;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -243,6 +278,7 @@ int main(int argc, char** argv) {
                   mma_ms, run_shape(dec, &ws, &sp));
       return 0;
     }
+    if (!std::strcmp(argv[i], "--shape") && i + 1 < argc) return run_one(argv[++i]);
     if (!std::strcmp(argv[i], "--csv") && i + 1 < argc) g_csv = std::fopen(argv[++i], "w");
     if (!std::strcmp(argv[i], "--block-n") && i + 1 < argc) g_prefill.block_n = std::atoi(argv[++i]);
     if (!std::strcmp(argv[i], "--persistent")) g_prefill.persistent = true;

@@ -78,6 +78,8 @@ struct AttentionPlan {
   int32_t block_m = 0, block_n = 0;
   int32_t heads_per_cta = 1, head_chunks = 1, tokens_per_cta = 0, q_tiles = 0;
   int32_t kv_splits = 1;
+  int64_t wave_ctas = 0;        // decode: CTAs of this kernel resident on the device at once, as the
+                                // split choice assumed (SMs x CTAs per SM)
   int64_t ctas = 0;             // CTAs of the main kernel (some exit at once on short sequences;
                                 // persistent: the CTAs launched, each walking several work items)
   bool persistent = false;

@@ -3,6 +3,9 @@
 // so main.cpp runs them on CPU-only machines too.
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 #include "common/attn_case.h"
 #include "eft/attention_cuda.h"
 #include "eft/error.h"
@@ -89,6 +92,51 @@ TEST(CudaAttentionValidation, PlanShapes) {
   plan = cuda::plan_attention(c.params, c.args(), {.kernel = cuda::AttnKernel::prefill});
   EXPECT_EQ(plan.kv_splits, 1);
   EXPECT_EQ(plan.workspace_bytes, 0u);
+}
+
+// The split choice of decode, over batch x KV length x layout (GQA 32/8, D = 128, one query
+// token): never a second, nearly empty wave when the unsplit CTAs fit in one; a paged cache
+// splits at least as finely as a contiguous one (more resident CTAs hide its block-table reads).
+TEST(CudaAttentionValidation, DecodeSplitsFillOneWave) {
+  static const char dummy[256] = {};  // Q/K/V/O: never dereferenced by the planner
+  for (int B : {1, 2, 4, 16, 64})
+    for (int L : {1024, 4096, 32768}) {
+      std::vector<int32_t> q_start(B + 1), kv_len(B, L), kv_start(B);
+      for (int b = 0; b <= B; ++b) q_start[b] = b;
+      for (int b = 0; b < B; ++b) kv_start[b] = b * L;
+      const int per_seq = L / 16;
+      std::vector<int32_t> table(size_t(B) * per_seq);
+      for (size_t i = 0; i < table.size(); ++i) table[i] = int32_t(i);
+      AttentionParams p;
+      p.q_heads = 32;
+      p.kv_heads = 8;
+      p.head_dim = 128;
+      p.mask = mask_causal();
+      AttentionArgs a;
+      a.q_dtype = a.kv.dtype = a.o_dtype = DType::bf16;
+      a.q = a.kv.k = a.kv.v = dummy;
+      a.o = const_cast<char*>(dummy);
+      a.batch = {B, q_start.data(), kv_len.data(), nullptr};
+      a.kv.kv_start = kv_start.data();
+      const cuda::AttentionPlan contiguous = cuda::plan_attention(p, a, {.sm_count = 132});
+      a.kv.layout = KvLayout::paged;
+      a.kv.kv_start = nullptr;
+      a.kv.block_table = table.data();
+      a.kv.block_size = 16;
+      a.kv.max_blocks = per_seq;
+      a.kv.n_blocks = int32_t(table.size());
+      const cuda::AttentionPlan paged = cuda::plan_attention(p, a, {.sm_count = 132});
+      for (const cuda::AttentionPlan* plan : {&contiguous, &paged}) {
+        SCOPED_TRACE("batch " + std::to_string(B) + " kv " + std::to_string(L) +
+                     (plan == &paged ? " paged" : " contiguous"));
+        ASSERT_EQ(plan->kernel, cuda::AttnKernel::decode);
+        ASSERT_GT(plan->wave_ctas, 0);
+        EXPECT_GE(plan->kv_splits, 1);
+        EXPECT_LE(plan->kv_splits, 64);
+        if (int64_t(B) * 8 <= plan->wave_ctas) EXPECT_LE(plan->ctas, plan->wave_ctas);
+      }
+      EXPECT_GE(paged.kv_splits, contiguous.kv_splits);
+    }
 }
 
 }  // namespace

@@ -90,6 +90,7 @@ __global__ void __launch_bounds__(WM * WN * 32) fwd_kernel(const __grid_constant
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int warp_m = warp % WM, warp_n = warp / WM;
+  if constexpr (WN > 1) allow_dependent_launch();  // decode: the merge kernel may start its CTAs (it waits for us)
   CtaWork w;
   if (!w.init(p, BN)) return;
 
@@ -107,16 +108,20 @@ __global__ void __launch_bounds__(WM * WN * 32) fwd_kernel(const __grid_constant
   const T* gk = static_cast<const T*>(p.k);
   const T* gv = static_cast<const T*>(p.v);
   const KvRows kv_rows(p.kv, p.block_shift, w.seq);
+  // Thread t copies 16-byte chunk t % kChunks of rows t / kChunks + k * kRowStep of each tile.
+  constexpr int kRowStep = C::kThreads / C::kChunks, kPasses = BN / kRowStep;
+  static_assert(C::kThreads % C::kChunks == 0 && BN % kRowStep == 0, "whole rows per pass");
+  const int ld_ch = tid % C::kChunks, ld_r0 = tid / C::kChunks;
   auto load_kv = [&](int j, int buf) {
     T* dk = sK + buf * BN * D;
     T* dv = sV + buf * BN * D;
-    for (int c = tid; c < BN * C::kChunks; c += C::kThreads) {
-      const int r = c / C::kChunks, ch = c % C::kChunks;
-      const int key = j * BN + r;
+#pragma unroll
+    for (int k = 0; k < kPasses; ++k) {
+      const int r = ld_r0 + k * kRowStep, key = j * BN + r;
       const bool ok = key < w.kv_len;
-      const int64_t off = ok ? kv_rows(key) * p.kv_stride + int64_t(w.kvh) * D + ch * 8 : 0;
-      cp_async16(dk + C::swz(r, ch), gk + off, ok);
-      cp_async16(dv + C::swz(r, ch), gv + off, ok);
+      const int64_t off = ok ? kv_rows(key) * p.kv_stride + int64_t(w.kvh) * D + ld_ch * 8 : 0;
+      cp_async16(dk + C::swz(r, ld_ch), gk + off, ok);
+      cp_async16(dv + C::swz(r, ld_ch), gv + off, ok);
     }
   };
 
@@ -138,10 +143,11 @@ __global__ void __launch_bounds__(WM * WN * 32) fwd_kernel(const __grid_constant
   int j = w.next_tile(p, w.kt_begin, BN);
   if (j < w.kt_end) load_kv(j, 0);
   cp_async_commit();
+  int jn = w.next_tile(p, j + 1, BN);  // the tile after j (its copies start in j's iteration)
   int buf = 0;
   while (j < w.kt_end) {
-    const int jn = w.next_tile(p, j + 1, BN);
     if (jn < w.kt_end) load_kv(jn, buf ^ 1);
+    const int jnn = w.next_tile(p, jn + 1, BN);
     cp_async_commit();
     cp_async_wait<1>();  // everything but the tile just issued has landed (Q and tile j)
     __syncthreads();
@@ -208,6 +214,7 @@ __global__ void __launch_bounds__(WM * WN * 32) fwd_kernel(const __grid_constant
     }
     __syncthreads();  // all warps are done with `buf` before a later iteration refills it
     j = jn;
+    jn = jnn;
     buf ^= 1;
   }
   cp_async_wait<0>();
@@ -257,30 +264,51 @@ __global__ void __launch_bounds__(WM * WN * 32) fwd_kernel(const __grid_constant
         if (warp_n == 0 && (lane & 3) == 0) w.emit_lse(p, r, lall > 0.f ? mall * kLn2 + logf(lall) : -INFINITY);
       }
     __syncthreads();
-    for (int idx = tid; idx < BM * D / 2; idx += C::kThreads) {
-      const int r = idx / (D / 2), c = (idx % (D / 2)) * 2;
-      float a = 0.f, b = 0.f;
+    // Sum the WN warps' rows: kTpr threads per row, each a run of kPairs adjacent column pairs,
+    // so a thread works out its row's destination once (not per pair).
+    constexpr int kTpr = C::kThreads / BM, kPairs = D / 2 / kTpr;
+    static_assert(C::kThreads % BM == 0 && (D / 2) % kTpr == 0, "whole runs of pairs per thread");
+    const int r = tid / kTpr, c0 = (tid % kTpr) * kPairs * 2;
+    int64_t tok;
+    int head;
+    if (w.row_dest(p, r, tok, head)) {
+      float sum[2 * kPairs];
 #pragma unroll
-      for (int i = 0; i < WN; ++i) {
-        const float2 v = *reinterpret_cast<const float2*>(sO + (i * BM + r) * C::kOStride + c);
-        a += v.x;
-        b += v.y;
+      for (int k = 0; k < 2 * kPairs; k += 2) {
+        float a = 0.f, b = 0.f;
+#pragma unroll
+        for (int i = 0; i < WN; ++i) {
+          const float2 v = *reinterpret_cast<const float2*>(sO + (i * BM + r) * C::kOStride + c0 + k);
+          a += v.x;
+          b += v.y;
+        }
+        sum[k] = a;
+        sum[k + 1] = b;
       }
-      w.emit(p, D, r, c, a, b);
+      const int64_t row = tok * p.q_heads + head;
+      auto put = [&](auto* dst) {
+#pragma unroll
+        for (int k = 0; k < 2 * kPairs; k += 2) store_pair(dst + k, sum[k], sum[k + 1]);
+      };
+      if (p.kv_splits > 1) put(p.part_o + (row * p.kv_splits + w.split) * D + c0);
+      else with_output(p, tok * p.o_stride + int64_t(head) * D + c0, put);
     }
   }
 }
 
-// One warp per (token, head): o = sum_i exp(lse_i - lse) o_i, lse = log sum_i exp(lse_i).
-// The split weights are computed once, lane-parallel, into shared memory; the accumulation loop
-// then issues independent 16-byte loads (no data-dependent branch), so the up to kMergeMaxSplits
-// partial rows are read with memory-level parallelism instead of one dependent load at a time.
-constexpr int kMergeWarps = 8;
-__global__ void __launch_bounds__(kMergeWarps * 32) merge_kernel(const __grid_constant__ FwdParams p, int64_t rows, int D) {
-  __shared__ float s_w[kMergeWarps][kMergeMaxSplits];
+// One CTA of kMergeWarps warps per (token, head): o = sum_i exp(lse_i - lse) o_i,
+// lse = log sum_i exp(lse_i). Every warp works out the split weights (up to kMergeMaxSplits, two
+// per lane); warp w then accumulates splits w, w + kMergeWarps, ... with independent 16-byte loads
+// (unrolled, so several are in flight per lane) and the warps' sums meet in shared memory. Batch-1
+// decode cuts one row's keys into up to 64 splits: one warp walking them all measured ~9 us on an
+// H200 (a chain of L2 round trips), longer than the split attention itself.
+constexpr int kMergeWarps = 4;
+constexpr int kMergeMaxD = 256;
+__global__ void __launch_bounds__(kMergeWarps * 32) merge_kernel(const __grid_constant__ FwdParams p, int D) {
+  __shared__ float4 s_acc[kMergeWarps][kMergeMaxD / 4];
+  wait_for_prior_grid();  // launched early (programmatic dependent launch): the partials are complete after this
   const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
-  const int64_t row = int64_t(blockIdx.x) * kMergeWarps + warp;
-  if (row >= rows) return;
+  const int64_t row = blockIdx.x;
   const int S = p.kv_splits;
   const float* lse = p.part_lse + row * S;
   const float l0 = lane < S ? lse[lane] : -INFINITY;
@@ -289,33 +317,42 @@ __global__ void __launch_bounds__(kMergeWarps * 32) merge_kernel(const __grid_co
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
   const float mu = mx == -INFINITY ? 0.f : mx;
-  const float w0 = __expf(l0 - mu), w1 = __expf(l1 - mu);  // exp(-inf) = 0: empty splits drop out
-  float wsum = w0 + w1;
+  float wsum = __expf(l0 - mu) + __expf(l1 - mu);  // exp(-inf) = 0: empty splits drop out
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) wsum += __shfl_xor_sync(0xffffffffu, wsum, o);
   const float inv = wsum > 0.f ? 1.f / wsum : 0.f;
-  s_w[warp][lane] = w0 * inv;
-  s_w[warp][lane + 32] = w1 * inv;
-  __syncwarp();
-  const int64_t tok = row / p.q_heads;
-  const int head = int(row % p.q_heads);
   const float* po = p.part_o + row * S * D;
   for (int c = lane * 4; c < D; c += 128) {
     float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
 #pragma unroll 4
-    for (int i = 0; i < S; ++i) {
-      const float w = s_w[warp][i];
+    for (int i = warp; i < S; i += kMergeWarps) {
+      const float w = __expf(lse[i] - mu) * inv;
       const float4 v = *reinterpret_cast<const float4*>(po + int64_t(i) * D + c);
       acc.x += w * v.x;
       acc.y += w * v.y;
       acc.z += w * v.z;
       acc.w += w * v.w;
     }
-    const int64_t base = tok * p.o_stride + int64_t(head) * D + c;
-    store2(p.o, p.o_dtype, base, acc.x, acc.y);
-    store2(p.o, p.o_dtype, base + 2, acc.z, acc.w);
+    s_acc[warp][c / 4] = acc;
   }
-  if (lane == 0 && p.lse) p.lse[row] = wsum > 0.f ? mu + logf(wsum) : -INFINITY;
+  __syncthreads();
+  const int64_t tok = row / p.q_heads;
+  const int head = int(row % p.q_heads);
+  for (int c4 = threadIdx.x; c4 < D / 4; c4 += kMergeWarps * 32) {
+    float4 a = s_acc[0][c4];
+#pragma unroll
+    for (int w = 1; w < kMergeWarps; ++w) {
+      const float4 b = s_acc[w][c4];
+      a.x += b.x;
+      a.y += b.y;
+      a.z += b.z;
+      a.w += b.w;
+    }
+    const int64_t base = tok * p.o_stride + int64_t(head) * D + c4 * 4;
+    store2(p.o, p.o_dtype, base, a.x, a.y);
+    store2(p.o, p.o_dtype, base + 2, a.z, a.w);
+  }
+  if (threadIdx.x == 0 && p.lse) p.lse[row] = wsum > 0.f ? mu + logf(wsum) : -INFINITY;
 }
 
 // ---- the table of instantiations: every compiled combination is listed here ---------------------
@@ -395,13 +432,23 @@ cudaError_t launch_fwd(int config, const FwdParams& p, int n_seqs, cudaStream_t 
   return cudaGetLastError();
 }
 
-cudaError_t launch_merge(const FwdParams& p, int64_t q_tokens, int head_dim, cudaStream_t stream) {
-  if (p.kv_splits > kMergeMaxSplits) return cudaErrorInvalidValue;
+cudaError_t launch_merge(const FwdParams& p, int64_t q_tokens, int head_dim, bool early_launch, cudaStream_t stream) {
+  if (p.kv_splits > kMergeMaxSplits || head_dim > kMergeMaxD) return cudaErrorInvalidValue;
   const int64_t rows = q_tokens * p.q_heads;
-  const unsigned blocks = unsigned((rows + kMergeWarps - 1) / kMergeWarps);
-  if (blocks == 0) return cudaSuccess;
-  merge_kernel<<<blocks, kMergeWarps * 32, 0, stream>>>(p, rows, head_dim);
-  return cudaGetLastError();
+  if (rows == 0) return cudaSuccess;
+  if (rows > int64_t(0x7fffffff)) return cudaErrorInvalidValue;
+  // Programmatic dependent launch (sm_90+): the merge grid is set up while the attention grid
+  // still runs, instead of after it, and its CTAs wait in wait_for_prior_grid().
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = dim3(unsigned(rows));
+  cfg.blockDim = dim3(kMergeWarps * 32);
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = early_launch ? 1 : 0;
+  return cudaLaunchKernelEx(&cfg, merge_kernel, p, head_dim);
 }
 
 }  // namespace eft::cuda::detail

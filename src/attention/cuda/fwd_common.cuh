@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "attention/cuda/fwd_params.h"
 #include "eft/mask.h"
@@ -34,6 +35,18 @@ __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commi
 template <int N>
 __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+// Programmatic dependent launch (sm_90+; no-ops before, and when the launch did not ask for it):
+// a grid lets the next one in the stream start early; the next one waits for it to finish.
+__device__ __forceinline__ void allow_dependent_launch() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void wait_for_prior_grid() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
 }
 __device__ __forceinline__ float fast_exp2(float x) {  // ex2.approx(-inf) = +0
   float y;
@@ -175,18 +188,6 @@ struct CtaWork {
     tok = int64_t(q0) + tok0 + t;
     head = head0 + g;
     return t < n_tok && g < nh;
-  }
-  // Writes one finished pair (cols c, c+1) of row r: final output or a split partial.
-  __device__ __forceinline__ void emit(const FwdParams& p, int D, int r, int c, float a, float b) const {
-    int64_t tok;
-    int head;
-    if (!row_dest(p, r, tok, head)) return;
-    if (p.kv_splits == 1) {
-      store2(p.o, p.o_dtype, tok * p.o_stride + int64_t(head) * D + c, a, b);
-    } else {
-      float* dst = p.part_o + ((tok * p.q_heads + head) * p.kv_splits + split) * D + c;
-      *reinterpret_cast<float2*>(dst) = make_float2(a, b);
-    }
   }
   __device__ __forceinline__ void emit_lse(const FwdParams& p, int r, float lse) const {
     int64_t tok;
@@ -341,11 +342,40 @@ __device__ __forceinline__ void rescale_rows(float (&o)[MT][DT][4], const float 
     }
 }
 
-// Epilogue when each row lives in one warp: quad-reduce l, normalise, write O (and LSE).
+// Two adjacent outputs (a at dst[0], b at dst[1]) in the output type, one store.
+template <typename OutT>
+__device__ __forceinline__ void store_pair(OutT* dst, float a, float b) {
+  if constexpr (std::is_same_v<OutT, float>) *reinterpret_cast<float2*>(dst) = make_float2(a, b);
+  else if constexpr (std::is_same_v<OutT, __nv_bfloat16>) *reinterpret_cast<__nv_bfloat162*>(dst) = __floats2bfloat162_rn(a, b);
+  else *reinterpret_cast<__half2*>(dst) = __floats2half2_rn(a, b);
+}
+
+// Calls f(typed pointer to element `at` of O): the one place the output dtype is switched on, so
+// that an epilogue's loop over columns is a convert and a store per pair.
+template <typename F>
+__device__ __forceinline__ void with_output(const FwdParams& p, int64_t at, F&& f) {
+  if (p.o_dtype == DType::bf16) f(static_cast<__nv_bfloat16*>(p.o) + at);
+  else if (p.o_dtype == DType::f16) f(static_cast<__half*>(p.o) + at);
+  else f(static_cast<float*>(p.o) + at);
+}
+
+// Stores one row's DT column pairs (this thread's columns 8 dt + c0, +1), scaled by inv, to
+// dst[8 dt].
+template <typename OutT, int DT>
+__device__ __forceinline__ void store_row_pairs(OutT* dst, const float (&o)[DT][4], int h, float inv) {
+#pragma unroll
+  for (int dt = 0; dt < DT; ++dt) store_pair(dst + dt * 8, o[dt][2 * h] * inv, o[dt][2 * h + 1] * inv);
+}
+
+// Epilogue when each row lives in one warp: quad-reduce l, normalise, write O (and LSE). The
+// destination of each of this thread's rows is worked out once (one division, one dtype branch),
+// not per column pair: done per pair (a division and two branches each), this epilogue measured
+// ~8000 cycles per CTA on an H200 at D = 128, as long as two key tiles of the main loop.
 template <int MT, int DT>
 __device__ __forceinline__ void store_rows(const FwdParams& p, const CtaWork& w, int row0, float (&o)[MT][DT][4],
                                            const float (&row_m)[MT][2], float (&row_l)[MT][2]) {
-  const int lane = threadIdx.x & 31;
+  constexpr int D = DT * 8;
+  const int lane = threadIdx.x & 31, c0 = (lane & 3) * 2;
 #pragma unroll
   for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
@@ -354,11 +384,20 @@ __device__ __forceinline__ void store_rows(const FwdParams& p, const CtaWork& w,
       l += __shfl_xor_sync(0xffffffffu, l, 1);
       l += __shfl_xor_sync(0xffffffffu, l, 2);
       const int r = row0 + mt * 16 + (lane >> 2) + 8 * h;
+      int64_t tok;
+      int head;
+      if (!w.row_dest(p, r, tok, head)) continue;  // padding row
       const float inv = l > 0.f ? 1.f / l : 0.f;  // no key allowed: O = 0
-#pragma unroll
-      for (int dt = 0; dt < DT; ++dt)
-        w.emit(p, DT * 8, r, dt * 8 + (lane & 3) * 2, o[mt][dt][2 * h] * inv, o[mt][dt][2 * h + 1] * inv);
-      if ((lane & 3) == 0) w.emit_lse(p, r, l > 0.f ? row_m[mt][h] * kLn2 + logf(l) : -INFINITY);
+      const float lse = l > 0.f ? row_m[mt][h] * kLn2 + logf(l) : -INFINITY;
+      const int64_t row = tok * p.q_heads + head;  // (token, head) index of LSE and partials
+      if (p.kv_splits > 1) {
+        store_row_pairs(p.part_o + (row * p.kv_splits + w.split) * D + c0, o[mt], h, inv);
+        if ((lane & 3) == 0) p.part_lse[row * p.kv_splits + w.split] = lse;
+        continue;
+      }
+      with_output(p, tok * p.o_stride + int64_t(head) * D + c0,
+                  [&](auto* dst) { store_row_pairs(dst, o[mt], h, inv); });
+      if (p.lse && (lane & 3) == 0) p.lse[row] = lse;
     }
 }
 

@@ -75,7 +75,8 @@ const FwdConfig* fwd_sm90_configs(int* count);
 cudaError_t launch_fwd_sm90(int config, const FwdParams& p, int n_seqs, cudaStream_t stream);
 int fwd_sm90_ctas_per_sm(int config);  // as fwd_ctas_per_sm, for the Hopper table
 
-// Merges kv_splits partials per (token, head) into o (o_dtype) and lse.
-cudaError_t launch_merge(const FwdParams& p, int64_t q_tokens, int head_dim, cudaStream_t stream);
+// Merges kv_splits partials per (token, head) into o (o_dtype) and lse. early_launch (compute
+// capability >= 9.0): launched as a programmatic dependent of the attention kernel before it.
+cudaError_t launch_merge(const FwdParams& p, int64_t q_tokens, int head_dim, bool early_launch, cudaStream_t stream);
 
 }  // namespace eft::cuda::detail

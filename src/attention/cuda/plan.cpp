@@ -150,23 +150,37 @@ AttentionPlan plan_attention(const AttentionParams& p, const AttentionArgs& a, c
     // Resident CTAs per SM: asked of the device (registers count too), else a shared-memory estimate.
     int per_sm = sm_count() > 0 ? detail::fwd_ctas_per_sm(plan.config) : 0;
     if (per_sm <= 0) per_sm = std::max<int>(1, std::min<int>(int(kSmemPerSm / (cfg.smem_bytes + 1024)), 2048 / cfg.threads));
-    const int64_t target = int64_t(sms) * per_sm;  // CTAs resident at once (one wave)
-    // Pick the fewest splits whose CTA count fills whole waves well (>= 90% of the last wave), so
-    // that neither idle SMs nor a nearly empty last wave waste the bandwidth; never cut a sequence
-    // into pieces shorter than kMinTilesPerSplit tiles.
+    const int64_t slots = int64_t(sms) * per_sm;  // CTAs resident at once (one wave)
+    // Decode is memory-bound: about two streaming CTAs per SM already keep enough bytes in flight
+    // for the full bandwidth, and every further split adds partials to write and merge (H200,
+    // 2026-11-28: batch 16 x 4k ran 92 % of copy bandwidth with 2 splits = 256 CTAs, 86 % with 3;
+    // batch 1 x 32k 40.5 us with 32 splits, 44.2 us with 49). So aim at 2 CTAs per SM; when that
+    // takes more than one wave of resident CTAs, take the fewest splits from there whose last
+    // wave is >= 90 % full (equal CTAs: a nearly empty last wave runs at a fraction of the
+    // bandwidth for a whole CTA lifetime). Never cut a sequence into pieces shorter than
+    // kMinTilesPerSplit tiles.
     const int max_splits = std::max(1, std::min(kv_tiles / kMinTilesPerSplit, kMaxSplits));
-    int best = 1;
-    double best_eff = 0;
-    for (int s = 1; s <= max_splits; ++s) {
-      const double waves = double(real_ctas * s) / double(target);
-      const double eff = waves / std::ceil(waves);  // busy fraction of the slots over all waves
-      if (eff > best_eff + 1e-9) {
-        best = s;
-        best_eff = eff;
+    // A paged cache is the exception: each tile's copies wait on block-table reads, which more
+    // resident CTAs hide, so it aims at every slot (batch 1 x 32k paged: 3061 GB/s with 49
+    // splits, 2918 with 33; batch 16 x 4k: 3753 with 3, 3404 with 2).
+    const int64_t want = a.kv.layout == KvLayout::paged ? slots : 2 * int64_t(sms);
+    int best = int(std::clamp<int64_t>((want + real_ctas / 2) / real_ctas, 1, max_splits));
+    // Rounding up must not spill a single wave into a second, nearly empty one.
+    if (real_ctas * best > slots && real_ctas <= slots) best = int(std::max<int64_t>(1, slots / real_ctas));
+    if (real_ctas * best > slots) {
+      double best_eff = 0;
+      for (int s = best, first = best; s <= max_splits; ++s) {
+        const double waves = double(real_ctas * s) / double(slots);
+        const double eff = waves / std::ceil(waves);  // busy fraction of the slots over all waves
+        if (eff > best_eff + 1e-9) {
+          best = s;
+          best_eff = eff;
+        }
+        if (eff >= 0.9 || s >= first + 8) break;
       }
-      if (eff >= 0.9 && waves >= 1.0) break;
     }
     plan.kv_splits = best;
+    plan.wave_ctas = slots;
   }
   plan.ctas = int64_t(plan.q_tiles) * plan.kv_splits * p.kv_heads * plan.head_chunks * b.n_seqs;
   plan.persistent = cfg.persistent;
@@ -245,7 +259,7 @@ void attention(const AttentionParams& p, const AttentionArgs& a, const Attention
                                                     : detail::launch_fwd(plan.config, f, plan.n_seqs, stream);
   check(e == cudaSuccess, "CUDA attention kernel launch failed: {}", cudaGetErrorString(e));
   if (plan.kv_splits > 1) {
-    e = detail::launch_merge(f, plan.q_tokens, p.head_dim, stream);
+    e = detail::launch_merge(f, plan.q_tokens, p.head_dim, compute_capability() >= 90, stream);
     check(e == cudaSuccess, "CUDA attention merge launch failed: {}", cudaGetErrorString(e));
   }
 }
