@@ -75,11 +75,12 @@ def main():
     pw = {r[3]: num(r[4]) for r in peer if r[0] == "peer_window"}
     if w:
         print("\nSliding window, N=16384, W=1024 (causal band), 16 heads, D=128, bf16, ms\n")
-        print("| eft window | eft causal | speedup | ideal N/(2W) | torch FA2 causal | FlexAttention | eft / Flex |")
+        print("| eft window | eft causal | speedup | ideal N/(2W) | torch FA2 causal | FlexAttention | "
+              "eft speed / Flex speed |")
         print("|---|---|---|---|---|---|---|")
         fl = pw.get("flex", float("nan"))
         print(f"| {num(w[3]):.3f} | {num(w[4]):.3f} | {w[5]}× | {w[6]}× | {pw.get('flash_causal_full', float('nan')):.3f}"
-              f" | {fl:.3f} | {ratio(fl, num(w[3]))}× faster |")
+              f" | {fl:.3f} | {ratio(fl, num(w[3]))} |")
     print("\nExtra device memory of one call, 1×16×N×128 causal (MiB)\n")
     print("| N | eft prefill | torch flash | torch math |")
     print("|---|---|---|---|")

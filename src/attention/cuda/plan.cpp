@@ -161,8 +161,8 @@ AttentionPlan plan_attention(const AttentionParams& p, const AttentionArgs& a, c
     // kMinTilesPerSplit tiles.
     const int max_splits = std::max(1, std::min(kv_tiles / kMinTilesPerSplit, kMaxSplits));
     // A paged cache is the exception: each tile's copies wait on block-table reads, which more
-    // resident CTAs hide, so it aims at every slot (batch 1 x 32k paged: 3061 GB/s with 49
-    // splits, 2918 with 33; batch 16 x 4k: 3753 with 3, 3404 with 2).
+    // resident CTAs hide, so it aims at every slot (batch 1 x 32k paged: 3250 GB/s with 49
+    // splits, 2853 with 33).
     const int64_t want = a.kv.layout == KvLayout::paged ? slots : 2 * int64_t(sms);
     int best = int(std::clamp<int64_t>((want + real_ctas / 2) / real_ctas, 1, max_splits));
     // Rounding up must not spill a single wave into a second, nearly empty one.
