@@ -224,6 +224,7 @@ double run_shape(const BenchShape& s, size_t* ws_bytes, int* splits,
 // --shape SPEC: one shape, for profilers and sweeps; prints its time (and rate).
 //   prefill:D:N:B:causal[:block_n]     16-bit Q/K/V, H = 2048 / D heads, the default plan
 //   decode:B:L:paged[:kv_splits]      GQA 32/8, D = 128, one query token
+//   window:N:W                        sliding window (keys i-W+1 .. i), 16 heads, D = 128
 int run_one(const char* spec) {
   int v[5] = {0, 0, 0, 0, 0};
   char kind[16] = {0};
@@ -250,7 +251,14 @@ int run_one(const char* spec) {
     std::printf("shape %s: %.4f ms, %.0f GB/s, splits %d\n", spec, ms, bytes / (ms * 1e-3) / 1e9, sp);
     return 0;
   }
-  std::fprintf(stderr, "--shape: expected prefill:D:N:B:causal[:block_n] or decode:B:L:paged[:kv_splits], got '%s'\n",
+  if (!std::strcmp(kind, "window") && n >= 3) {
+    BenchShape s{1, v[0], v[0], 16, 16, 128, eft::mask_window(v[1] - 1, 0)};
+    const double ms = run_shape(s, &ws, &sp);
+    std::printf("shape %s: %.4f ms\n", spec, ms);
+    return 0;
+  }
+  std::fprintf(stderr,
+               "--shape: expected prefill:D:N:B:causal[:block_n], decode:B:L:paged[:kv_splits] or window:N:W, got '%s'\n",
                spec);
   return 2;
 }

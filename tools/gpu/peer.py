@@ -64,11 +64,11 @@ def rows_out(out, line):
     out.flush()
 
 
-def prefill(out, quick):
+def prefill(out, quick, only_n=None):
     for D in (64, 128, 256):
         H = 2048 // D
         for N in (512, 2048, 8192, 16384):
-            if quick and N != 2048:
+            if (quick and N != 2048) or (only_n and N != only_n):
                 continue
             B = 16384 // N
             nbytes = 4 * B * H * N * D * 2
@@ -167,6 +167,7 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--csv", required=True)
     ap.add_argument("--skip", default="", help="comma list of parts to skip: prefill,decode,window,memory")
+    ap.add_argument("--prefill-n", type=int, default=None, help="prefill shapes of this N only")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     with open(args.csv, "w") as out:
@@ -178,7 +179,7 @@ def main():
         rows_out(out, f"peer_copy_gbps,{2 * a.numel() / ms / 1e6:.0f}")
         del a, b
         if "prefill" not in skip:
-            prefill(out, args.quick)
+            prefill(out, args.quick, args.prefill_n)
         if "decode" not in skip:
             decode(out, args.quick)
         if "window" not in skip:

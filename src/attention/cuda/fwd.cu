@@ -20,9 +20,9 @@
 
 #include <cmath>
 #include <cstdint>
-#include <mutex>
 
 #include "attention/cuda/fwd_common.cuh"
+#include "attention/cuda/kernel_table.h"
 
 namespace eft::cuda::detail {
 namespace {
@@ -91,6 +91,9 @@ __global__ void __launch_bounds__(WM * WN * 32) fwd_kernel(const __grid_constant
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int warp_m = warp % WM, warp_n = warp / WM;
   if constexpr (WN > 1) allow_dependent_launch();  // decode: the merge kernel may start its CTAs (it waits for us)
+  // The sequence is blockIdx.z: its K/V row base is read beside CtaWork's metadata (one round
+  // trip, not two, before the first tile's copies).
+  const KvRows kv_rows(p.kv, p.block_shift, int(blockIdx.z));
   CtaWork w;
   if (!w.init(p, BN)) return;
 
@@ -107,7 +110,6 @@ __global__ void __launch_bounds__(WM * WN * 32) fwd_kernel(const __grid_constant
 
   const T* gk = static_cast<const T*>(p.k);
   const T* gv = static_cast<const T*>(p.v);
-  const KvRows kv_rows(p.kv, p.block_shift, w.seq);
   // Thread t copies 16-byte chunk t % kChunks of rows t / kChunks + k * kRowStep of each tile.
   constexpr int kRowStep = C::kThreads / C::kChunks, kPasses = BN / kRowStep;
   static_assert(C::kThreads % C::kChunks == 0 && BN % kRowStep == 0, "whole rows per pass");
@@ -356,24 +358,18 @@ __global__ void __launch_bounds__(kMergeWarps * 32) merge_kernel(const __grid_co
 }
 
 // ---- the table of instantiations: every compiled combination is listed here ---------------------
-using KernelFn = void (*)(FwdParams);
-struct Entry {
-  FwdConfig cfg;
-  KernelFn fn;
-};
-
 template <typename T, int D, int BN, int WM, int WN, int MT>
-constexpr Entry entry(DType dt) {
+constexpr KernelEntry entry(DType dt) {
   using C = Tile<T, D, BN, WM, WN, MT>;
-  return Entry{FwdConfig{D, dt, C::kBM, BN, C::kWarps, WN > 1, C::kThreads, C::kSmem},
-               &fwd_kernel<T, D, BN, WM, WN, MT>};
+  return KernelEntry{FwdConfig{D, dt, C::kBM, BN, C::kWarps, WN > 1, C::kThreads, C::kSmem},
+                     &fwd_kernel<T, D, BN, WM, WN, MT>};
 }
 
 using bf = __nv_bfloat16;
 using hf = __half;
 // prefill: WM warps own 16*MT rows each (two m16 tiles per warp halve the K/V ldmatrix per mma);
 // decode: 4 warps split each 64-key tile, 16 or 32 rows.
-const Entry kTable[] = {
+const KernelEntry kEntries[] = {
     entry<bf, 64, 64, 4, 1, 2>(DType::bf16),  entry<hf, 64, 64, 4, 1, 2>(DType::f16),
     entry<bf, 128, 64, 4, 1, 2>(DType::bf16), entry<hf, 128, 64, 4, 1, 2>(DType::f16),
     entry<bf, 256, 32, 4, 1, 1>(DType::bf16), entry<hf, 256, 32, 4, 1, 1>(DType::f16),
@@ -383,53 +379,15 @@ const Entry kTable[] = {
     entry<bf, 128, 64, 1, 4, 2>(DType::bf16), entry<hf, 128, 64, 1, 4, 2>(DType::f16),
     entry<bf, 256, 64, 1, 4, 1>(DType::bf16), entry<hf, 256, 64, 1, 4, 1>(DType::f16),
 };
-constexpr int kTableSize = int(sizeof(kTable) / sizeof(kTable[0]));
-FwdConfig g_configs[kTableSize];
-std::once_flag g_attr_once[kTableSize];
+KernelTable g_table(kEntries);
 
 }  // namespace
 
-const FwdConfig* fwd_configs(int* count) {
-  for (int i = 0; i < kTableSize; ++i) g_configs[i] = kTable[i].cfg;
-  *count = kTableSize;
-  return g_configs;
-}
-
-namespace {
-// Raising the dynamic shared-memory limit is a per-function setting, done once (not a stream
-// operation, so it never lands inside a captured graph).
-cudaError_t g_attr_status[kTableSize];
-cudaError_t prepare(int config) {
-  std::call_once(g_attr_once[config], [config] {
-    const Entry& e = kTable[config];
-    g_attr_status[config] =
-        cudaFuncSetAttribute(e.fn, cudaFuncAttributeMaxDynamicSharedMemorySize, int(e.cfg.smem_bytes));
-  });
-  return g_attr_status[config];
-}
-}  // namespace
-
-int fwd_ctas_per_sm(int config) {
-  if (config < 0 || config >= kTableSize || prepare(config) != cudaSuccess) {
-    cudaGetLastError();
-    return 0;
-  }
-  int n = 0;
-  const Entry& e = kTable[config];
-  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, e.fn, e.cfg.threads, e.cfg.smem_bytes) != cudaSuccess) {
-    cudaGetLastError();
-    return 0;
-  }
-  return n;
-}
-
+const FwdConfig* fwd_configs(int* count) { return g_table.configs(count); }
+int fwd_ctas_per_sm(int config) { return g_table.ctas_per_sm(config); }
 cudaError_t launch_fwd(int config, const FwdParams& p, int n_seqs, cudaStream_t stream) {
-  if (config < 0 || config >= kTableSize) return cudaErrorInvalidValue;
-  const Entry& e = kTable[config];
-  if (cudaError_t attr = prepare(config); attr != cudaSuccess) return attr;
   const dim3 grid(unsigned(p.q_tiles * p.kv_splits), unsigned(p.kv_heads * p.head_chunks), unsigned(n_seqs));
-  e.fn<<<grid, e.cfg.threads, e.cfg.smem_bytes, stream>>>(p);
-  return cudaGetLastError();
+  return g_table.launch(config, grid, p, stream);
 }
 
 cudaError_t launch_merge(const FwdParams& p, int64_t q_tokens, int head_dim, bool early_launch, cudaStream_t stream) {

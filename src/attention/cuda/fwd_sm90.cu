@@ -26,10 +26,10 @@
 
 #include <cmath>
 #include <cstdint>
-#include <mutex>
 #include <type_traits>
 
 #include "attention/cuda/fwd_common.cuh"
+#include "attention/cuda/kernel_table.h"
 #include "attention/cuda/sm90_selftest.h"
 #include "attention/cuda/wgmma_ops.cuh"
 
@@ -128,9 +128,14 @@ __global__ void __launch_bounds__(NWG * 128, MinCtas) fwd_sm90_kernel(const __gr
       return false;
     }
   };
+  // K/V row addressing, once per item (the tile loads do no metadata reads). On the plain grid the
+  // sequence is blockIdx.z, so its one global read (kv_start or the block-table row) is issued
+  // beside CtaWork's reads of the batch metadata rather than after them: one round trip less
+  // before the first tile's copies can start.
+  KvRows kv_rows(p.kv, p.block_shift, Persist ? 0 : int(blockIdx.z));
   CtaWork w;
   if (!find_item(w)) return;
-  KvRows kv_rows(p.kv, p.block_shift, w.seq);  // once per item: the tile loads do no metadata reads
+  if constexpr (Persist) kv_rows = KvRows(p.kv, p.block_shift, w.seq);
 
   const T* gq = static_cast<const T*>(p.q);
   auto load_q = [&](const CtaWork& cw, int qb) {
@@ -382,17 +387,13 @@ cudaError_t launch_selftest(const void* a, const void* b, float* c, uint32_t lbo
 }
 
 // ---- the table of instantiations ------------------------------------------------------------------
-using KernelFn = void (*)(FwdParams);
-struct Entry {
-  FwdConfig cfg;
-  KernelFn fn;
-};
 template <typename T, int D, int BN, int NWG, int MinCtas, bool Persist>
-constexpr Entry entry(DType dt) {
+constexpr KernelEntry entry(DType dt) {
   using C = Sm90Tile<T, D, BN, NWG, MinCtas, Persist>;
-  return Entry{FwdConfig{D, dt, C::kBM, BN, C::kWarps, false, C::kThreads, C::kSmem, Persist},
-               &fwd_sm90_kernel<T, D, BN, NWG, MinCtas, Persist>};
+  return KernelEntry{FwdConfig{D, dt, C::kBM, BN, C::kWarps, false, C::kThreads, C::kSmem, Persist},
+                     &fwd_sm90_kernel<T, D, BN, NWG, MinCtas, Persist>};
 }
+
 using bf = __nv_bfloat16;
 using hf = __half;
 // Per head_dim the first entry is the default: <dtype, D, BN, warpgroups, CTAs per SM, persistent>.
@@ -403,7 +404,7 @@ using hf = __half;
 // slower on causal ones (static round-robin items: the heavy diagonal tiles end up unbalanced),
 // so the plain grid is the default; D = 256 has none (a second Q buffer does not fit next to its
 // 64 + 64 + 96 KB of Q, K and V stages).
-const Entry kTable[] = {
+const KernelEntry kEntries[] = {
     entry<bf, 64, 64, 2, 2, false>(DType::bf16),   entry<hf, 64, 64, 2, 2, false>(DType::f16),
     entry<bf, 128, 128, 2, 1, false>(DType::bf16), entry<hf, 128, 128, 2, 1, false>(DType::f16),
     entry<bf, 256, 64, 2, 1, false>(DType::bf16),  entry<hf, 256, 64, 2, 1, false>(DType::f16),
@@ -411,51 +412,20 @@ const Entry kTable[] = {
     entry<bf, 64, 128, 2, 1, true>(DType::bf16),   entry<hf, 64, 128, 2, 1, true>(DType::f16),
     entry<bf, 128, 128, 2, 1, true>(DType::bf16),  entry<hf, 128, 128, 2, 1, true>(DType::f16),
 };
-constexpr int kTableSize = int(sizeof(kTable) / sizeof(kTable[0]));
-FwdConfig g_configs[kTableSize];
-std::once_flag g_attr_once[kTableSize];
-cudaError_t g_attr_status[kTableSize];
-
-cudaError_t prepare(int config) {
-  std::call_once(g_attr_once[config], [config] {
-    const Entry& e = kTable[config];
-    g_attr_status[config] =
-        cudaFuncSetAttribute(e.fn, cudaFuncAttributeMaxDynamicSharedMemorySize, int(e.cfg.smem_bytes));
-  });
-  return g_attr_status[config];
-}
+KernelTable g_table(kEntries);
 
 }  // namespace
 
-const FwdConfig* fwd_sm90_configs(int* count) {
-  for (int i = 0; i < kTableSize; ++i) g_configs[i] = kTable[i].cfg;
-  *count = kTableSize;
-  return g_configs;
-}
-
+const FwdConfig* fwd_sm90_configs(int* count) { return g_table.configs(count); }
+int fwd_sm90_ctas_per_sm(int config) { return g_table.ctas_per_sm(config); }
 cudaError_t launch_fwd_sm90(int config, const FwdParams& p, int n_seqs, cudaStream_t stream) {
-  if (config < 0 || config >= kTableSize) return cudaErrorInvalidValue;
-  const Entry& e = kTable[config];
-  if (cudaError_t attr = prepare(config); attr != cudaSuccess) return attr;
-  const dim3 grid = e.cfg.persistent ? dim3(unsigned(p.persistent_ctas))
-                                     : dim3(unsigned(p.q_tiles * p.kv_splits), unsigned(p.kv_heads * p.head_chunks),
-                                            unsigned(n_seqs));
-  e.fn<<<grid, e.cfg.threads, e.cfg.smem_bytes, stream>>>(p);
-  return cudaGetLastError();
-}
-
-int fwd_sm90_ctas_per_sm(int config) {
-  if (config < 0 || config >= kTableSize || prepare(config) != cudaSuccess) {
-    cudaGetLastError();
-    return 0;
-  }
   int n = 0;
-  const Entry& e = kTable[config];
-  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, e.fn, e.cfg.threads, e.cfg.smem_bytes) != cudaSuccess) {
-    cudaGetLastError();
-    return 0;
-  }
-  return n;
+  const FwdConfig* cfg = g_table.configs(&n);
+  if (config < 0 || config >= n) return cudaErrorInvalidValue;
+  const dim3 grid = cfg[config].persistent ? dim3(unsigned(p.persistent_ctas))
+                                           : dim3(unsigned(p.q_tiles * p.kv_splits),
+                                                  unsigned(p.kv_heads * p.head_chunks), unsigned(n_seqs));
+  return g_table.launch(config, grid, p, stream);
 }
 
 cudaError_t wgmma_selftest(bool f16, int n, bool rs, const void* a, const void* b, float* c, uint32_t lbo,
