@@ -133,7 +133,9 @@ TEST(CudaAttentionValidation, DecodeSplitsFillOneWave) {
         ASSERT_GT(plan->wave_ctas, 0);
         EXPECT_GE(plan->kv_splits, 1);
         EXPECT_LE(plan->kv_splits, 64);
-        if (int64_t(B) * 8 <= plan->wave_ctas) EXPECT_LE(plan->ctas, plan->wave_ctas);
+        if (int64_t(B) * 8 <= plan->wave_ctas) {
+          EXPECT_LE(plan->ctas, plan->wave_ctas);
+        }
       }
       EXPECT_GE(paged.kv_splits, contiguous.kv_splits);
     }
