@@ -49,9 +49,12 @@ TEST(BenchCli, JsonReportsEveryMethodWithMeasuredMemory) {
     EXPECT_GT(e["peak_extra_bytes"].get<int64_t>(), 0) << "every method allocates scratch through Tensor";
     EXPECT_GT(e["cpu_busy"].get<double>(), 0.0);  // CPU time / (wall * threads): a share of the machine
     EXPECT_LT(e["cpu_busy"].get<double>(), 1.5);
-    if (key.second == "standard" || key.second == "sparse")
+    if (key.second == "standard" || key.second == "sparse") {
       EXPECT_LT(e["rel_l2_vs_flash"].get<double>(), 1e-5);
-    if (key.second == "linear") EXPECT_GT(e["rel_l2_vs_flash"].get<double>(), 1e-3) << "an approximation";
+    }
+    if (key.second == "linear") {
+      EXPECT_GT(e["rel_l2_vs_flash"].get<double>(), 1e-3) << "an approximation";
+    }
   }
   // Standard's [N, N] scores: 16x the entries at 4x the length (at least 8x the memory, measured).
   const int64_t s128 = at(128, "standard")["peak_extra_bytes"].get<int64_t>();
