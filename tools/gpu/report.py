@@ -59,7 +59,7 @@ def main():
     pd = {(r[1], r[2], r[3]): num(r[5]) for r in peer if r[0] == "peer_decode"}
     print("\nDecode, 1 query token, GQA 32/8, D=128, bf16, GB/s of K+V read (fraction of copy bandwidth)\n")
     print("| batch | KV | eft contiguous | eft paged (16) | paged / contig | torch FA2 | cuDNN | eft / FA2 | "
-          "eft / cuDNN | splits |")
+          "eft / cuDNN | splits contig / paged |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     dec = {(r[1], r[2], r[3]): r for r in ours if r[0] == "decode"}
     for (B, L, pg), r in dec.items():
@@ -70,7 +70,7 @@ def main():
         gp = num(rp[5]) if rp else float("nan")
         fa, cu = pd.get((B, L, "flash"), float("nan")), pd.get((B, L, "cudnn"), float("nan"))
         print(f"| {B} | {L} | {g:.0f} ({g / bw:.0%}) | {gp:.0f} ({gp / bw:.0%}) | {ratio(gp, g)} | {fa:.0f} | "
-              f"{cu:.0f} | {ratio(g, fa)} | {ratio(g, cu)} | {r[7]} |")
+              f"{cu:.0f} | {ratio(g, fa)} | {ratio(g, cu)} | {r[7]} / {rp[7] if rp else '–'} |")
     w = next((r for r in ours if r[0] == "window"), None)
     pw = {r[3]: num(r[4]) for r in peer if r[0] == "peer_window"}
     if w:
