@@ -274,18 +274,6 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--quick")) quick = true;
     if (!std::strcmp(argv[i], "--prefill-only")) prefill_only = true;  // tuning: the prefill table alone
-    if (!std::strcmp(argv[i], "--profile")) {
-      // One prefill and one decode shape, for a profiler (ncu -k regex:fwd_kernel).
-      size_t ws;
-      int sp;
-      BenchShape pre{8, 2048, 2048, 16, 16, 128, eft::mask_none()};
-      BenchShape dec{16, 1, 4096, 32, 8, 128, eft::mask_causal(), true, 16};
-      const double auto_ms = run_shape(pre, &ws, &sp);
-      const double mma_ms = run_shape(pre, &ws, &sp, {.main_loop = eft::cuda::MainLoop::mma_sync});
-      std::printf("profile: prefill %.4f ms (automatic main loop), %.4f ms (mma_sync), decode %.4f ms\n", auto_ms,
-                  mma_ms, run_shape(dec, &ws, &sp));
-      return 0;
-    }
     if (!std::strcmp(argv[i], "--shape") && i + 1 < argc) return run_one(argv[++i]);
     if (!std::strcmp(argv[i], "--csv") && i + 1 < argc) g_csv = std::fopen(argv[++i], "w");
     if (!std::strcmp(argv[i], "--block-n") && i + 1 < argc) g_prefill.block_n = std::atoi(argv[++i]);

@@ -39,14 +39,17 @@ for step in "$@"; do
       ;;
     ncu)
       # The prefill kernels (wgmma main loop D=128, and mma.sync D=128) and one paged decode kernel
-      # (D=128, 4 warps splitting keys).
-      for k in fwd_sm90_kernelI13__nv_bfloat16Li128ELi128E fwd_kernelI13__nv_bfloat16Li128ELi64ELi4ELi1ELi2E \
-          Li128ELi64ELi1ELi4ELi1E; do
+      # (D=128, 4 warps splitting keys): kernel-name regex, then the bench shape that launches it.
+      while read -r k args; do
         ncu --clock-control none --kernel-name-base mangled -k regex:$k -c 1 \
           --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
           --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis --section SchedulerStats \
-          $BIN/bench_attention_cuda --profile >>"$OUT/ncu.txt" 2>&1
-      done
+          $BIN/bench_attention_cuda $args >>"$OUT/ncu.txt" 2>&1
+      done <<'SHAPES'
+fwd_sm90_kernelI13__nv_bfloat16Li128ELi128E --shape prefill:128:2048:8:0
+fwd_kernelI13__nv_bfloat16Li128ELi64ELi4ELi1ELi2E --main-loop mma_sync --shape prefill:128:2048:8:0
+Li128ELi64ELi1ELi4ELi1E --shape decode:16:4096:1
+SHAPES
       grep -E "Duration|Throughput|Registers|Achieved Occupancy|Theoretical Occupancy|Stall|Issued Warp|No Eligible|Block Limit|Executed Ipc|Pipe" "$OUT/ncu.txt" | head -80
       ;;
     bench) $BIN/bench_attention_cuda --csv "$OUT/ours.csv" 2>&1 | tee "$OUT/bench.log" | tail -5 ;;

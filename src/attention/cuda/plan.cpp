@@ -165,9 +165,9 @@ AttentionPlan plan_attention(const AttentionParams& p, const AttentionArgs& a, c
     // splits, 2853 with 33).
     const int64_t want = a.kv.layout == KvLayout::paged ? slots : 2 * int64_t(sms);
     int best = int(std::clamp<int64_t>((want + real_ctas / 2) / real_ctas, 1, max_splits));
-    // Rounding up must not spill a single wave into a second, nearly empty one.
-    if (real_ctas * best > slots && real_ctas <= slots) best = int(std::max<int64_t>(1, slots / real_ctas));
-    if (real_ctas * best > slots) {
+    if (real_ctas <= slots) {
+      best = int(std::min<int64_t>(best, slots / real_ctas));  // rounding never spills into a second wave
+    } else {
       double best_eff = 0;
       for (int s = best, first = best; s <= max_splits; ++s) {
         const double waves = double(real_ctas * s) / double(slots);
