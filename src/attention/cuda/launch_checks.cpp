@@ -1,8 +1,14 @@
 #include "attention/cuda/launch_checks.h"
 
+#include "eft/cuda.h"
 #include "eft/error.h"
 
 namespace eft::cuda::detail {
+
+int planning_sms(int requested) {
+  constexpr int kDefaultSms = 132;
+  return requested > 0 ? requested : (sm_count() > 0 ? sm_count() : kDefaultSms);
+}
 
 void check_matches_plan(const char* who, const AttentionArgs& a, int32_t n_seqs, DType dtype, KvLayout layout,
                         int32_t block_size) {

@@ -1,7 +1,8 @@
 #pragma once
-// Launch-time checks shared by the CUDA attention entry points (attention() in plan.cpp,
-// linear_attention() in linear_plan.cpp). They read no device memory, so a launch that calls them
-// stays graph-capturable. `who` names the entry point in the messages ("attention", ...).
+// Host helpers shared by the CUDA attention entry points (attention() in plan.cpp,
+// linear_attention() in linear_plan.cpp): launch-time checks and the SM count to plan for. The
+// checks read no device memory, so a launch that calls them stays graph-capturable. `who` names the
+// entry point in the messages ("attention", ...).
 #include <cstddef>
 #include <cstdint>
 
@@ -31,5 +32,9 @@ void check_batch_pointers(const char* who, const AttentionArgs& a);
 
 // log2(block_size) for a paged KV view with a power-of-two block size (shift addressing), else -1.
 int32_t block_shift(const KvView& kv);
+
+// The SM count a plan is made for: the options' sm_count when set, else the current device's,
+// else 132 (H100/H200 SXM) when planning without a device.
+int planning_sms(int requested);
 
 }  // namespace eft::cuda::detail

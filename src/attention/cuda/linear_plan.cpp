@@ -21,7 +21,6 @@ namespace {
 using detail::LinearFwdParams;
 using detail::align_up;
 
-constexpr int kDefaultSms = 132;    // H100/H200 SXM, when planning without a device
 constexpr int kMaxSegments = 64;    // each run gathers the earlier runs' states: keep that small
 
 
@@ -118,7 +117,7 @@ LinearAttentionPlan plan_linear_attention(const AttentionParams& p, const Attent
   const int64_t rows = std::max<int64_t>(1, int64_t(b.n_seqs) * p.kv_heads * plan.d_tiles);
   int64_t segs = opt.segments;
   if (segs == 0) {
-    const int sms = opt.sm_count > 0 ? opt.sm_count : (sm_count() > 0 ? sm_count() : kDefaultSms);
+    const int sms = detail::planning_sms(opt.sm_count);
     int64_t best_cost = -1;
     for (int64_t s = 1; s <= std::min<int64_t>(max_chunks, kMaxSegments); ++s) {
       const int64_t waves = (rows * s + sms - 1) / sms;

@@ -22,7 +22,6 @@ using detail::align_up;
 using detail::aligned16;
 
 constexpr int kDecodeMaxQ = 8;              // decode kernel: q_len 1..8 (speculative verification)
-constexpr int kDefaultSms = 132;            // H100/H200 SXM, when planning without a device
 constexpr size_t kSmemPerSm = 227 * 1024;   // usable shared memory per SM on sm_90 (sm_80: 163 KB)
 constexpr int kMinTilesPerSplit = 2;        // a split below 128 keys costs more in merging than it gains
 constexpr int kMaxSplits = detail::kMergeMaxSplits;
@@ -146,7 +145,7 @@ AttentionPlan plan_attention(const AttentionParams& p, const AttentionArgs& a, c
     plan.kv_splits = std::min({opt.kv_splits, kv_tiles, kMaxSplits});
   } else if (decode && real_ctas > 0) {
     // Flash-decoding: cut the KV range when the batch cannot fill the GPU with resident CTAs.
-    const int sms = opt.sm_count > 0 ? opt.sm_count : (sm_count() > 0 ? sm_count() : kDefaultSms);
+    const int sms = detail::planning_sms(opt.sm_count);
     // Resident CTAs per SM: asked of the device (registers count too), else a shared-memory estimate.
     int per_sm = sm_count() > 0 ? detail::fwd_ctas_per_sm(plan.config) : 0;
     if (per_sm <= 0) per_sm = std::max<int>(1, std::min<int>(int(kSmemPerSm / (cfg.smem_bytes + 1024)), 2048 / cfg.threads));
@@ -186,7 +185,7 @@ AttentionPlan plan_attention(const AttentionParams& p, const AttentionArgs& a, c
   plan.persistent = cfg.persistent;
   if (cfg.persistent) {
     // One wave: as many CTAs as fit at once (the occupancy the device reports), at most one per item.
-    const int sms = opt.sm_count > 0 ? opt.sm_count : (sm_count() > 0 ? sm_count() : kDefaultSms);
+    const int sms = detail::planning_sms(opt.sm_count);
     int per_sm = sm_count() > 0 ? detail::fwd_sm90_ctas_per_sm(plan.config) : 0;
     if (per_sm <= 0) per_sm = 1;
     check(plan.ctas < (int64_t(1) << 31), "too many work items for the persistent prefill ({})", plan.ctas);
