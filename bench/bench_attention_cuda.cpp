@@ -57,26 +57,11 @@ double time_graph(F&& call, int copies, int reps_per_graph) {
   EFT_BENCH_CK(cudaStreamEndCapture(st, &g));
   EFT_BENCH_CK(cudaGraphInstantiate(&ge, g, 0));
   EFT_BENCH_CK(cudaGraphLaunch(ge, st));
-  cudaEvent_t a, b;
-  EFT_BENCH_CK(cudaEventCreate(&a));
-  EFT_BENCH_CK(cudaEventCreate(&b));
-  std::vector<double> ms;
-  for (int i = 0; i < 7; ++i) {
-    EFT_BENCH_CK(cudaEventRecord(a, st));
-    EFT_BENCH_CK(cudaGraphLaunch(ge, st));
-    EFT_BENCH_CK(cudaEventRecord(b, st));
-    EFT_BENCH_CK(cudaEventSynchronize(b));
-    float t = 0;
-    EFT_BENCH_CK(cudaEventElapsedTime(&t, a, b));
-    ms.push_back(double(t) / reps_per_graph);
-  }
-  std::sort(ms.begin(), ms.end());
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
+  const double ms = eft::bench::median_event_ms([&] { EFT_BENCH_CK(cudaGraphLaunch(ge, st)); }, 7, st);
   cudaGraphExecDestroy(ge);
   cudaGraphDestroy(g);
   cudaStreamDestroy(st);
-  return ms[ms.size() / 2];
+  return ms / reps_per_graph;
 }
 
 double copy_bandwidth() {

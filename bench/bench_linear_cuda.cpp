@@ -45,24 +45,7 @@ template <typename F>
 double time_ms(F&& call, int reps) {
   call();
   EFT_BENCH_CK(cudaDeviceSynchronize());
-  cudaEvent_t a, b;
-  EFT_BENCH_CK(cudaEventCreate(&a));
-  EFT_BENCH_CK(cudaEventCreate(&b));
-  std::vector<double> ms;
-  for (int i = 0; i < 5; ++i) {
-    EFT_BENCH_CK(cudaEventRecord(a));
-    for (int r = 0; r < reps; ++r) call();
-    EFT_BENCH_CK(cudaEventRecord(b));
-    EFT_BENCH_CK(cudaEventSynchronize(b));
-    float t = 0;
-    EFT_BENCH_CK(cudaEventElapsedTime(&t, a, b));
-    ms.push_back(double(t) / reps);
-  }
-  EFT_BENCH_CK(cudaGetLastError());
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
+  return eft::bench::median_event_ms([&] { for (int r = 0; r < reps; ++r) call(); }, 5) / reps;
 }
 
 struct Row {

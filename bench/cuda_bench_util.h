@@ -1,9 +1,10 @@
 #pragma once
 // Helpers shared by the CUDA benchmarks (bench_attention_cuda, bench_linear_cuda): a CUDA-call
-// check that exits with the file, line and CUDA message, and random device inputs. Include only
-// where EFT_HAVE_CUDA is defined.
+// check that exits with the file, line and CUDA message, event timing, and random device inputs.
+// Include only where EFT_HAVE_CUDA is defined.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -21,6 +22,30 @@
   } while (0)
 
 namespace eft::bench {
+
+// Median over `samples` runs of the milliseconds between two events on `stream` around `work()`
+// (which enqueues on that stream); the caller divides by the calls one run makes.
+template <typename F>
+double median_event_ms(F&& work, int samples, cudaStream_t stream = nullptr) {
+  cudaEvent_t a, b;
+  EFT_BENCH_CK(cudaEventCreate(&a));
+  EFT_BENCH_CK(cudaEventCreate(&b));
+  std::vector<double> ms;
+  for (int i = 0; i < samples; ++i) {
+    EFT_BENCH_CK(cudaEventRecord(a, stream));
+    work();
+    EFT_BENCH_CK(cudaEventRecord(b, stream));
+    EFT_BENCH_CK(cudaEventSynchronize(b));
+    float t = 0;
+    EFT_BENCH_CK(cudaEventElapsedTime(&t, a, b));
+    ms.push_back(double(t));
+  }
+  EFT_BENCH_CK(cudaGetLastError());
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
 
 // Random bf16 device buffer, values ~ U(-1, 1) (never zeros: METHOD.md, zeros can run faster).
 inline void* random_bf16(size_t n, uint64_t seed) {
