@@ -3,7 +3,7 @@
 // ms, rate) that tools/gpu/report.py joins with the PyTorch peer (tools/gpu/peer.py) measured in
 // the same device call. Without a CUDA device it says so and exits 0.
 //
-//   bench_attention_cuda [--quick] [--csv FILE] [--main-loop automatic|mma_sync|wgmma] [--block-n N]
+//   bench_attention_cuda [--quick] [--csv FILE] [--main-loop automatic|mma_sync|wgmma|wgmma_ws] [--block-n N]
 //                        [--prefill-only] [--persistent]
 //
 // Timing: a CUDA graph of R back-to-back calls (rotating over several input copies when one copy
@@ -267,8 +267,9 @@ int main(int argc, char** argv) {
       const char* m = argv[++i];
       if (!std::strcmp(m, "mma_sync")) g_prefill.main_loop = eft::cuda::MainLoop::mma_sync;
       else if (!std::strcmp(m, "wgmma")) g_prefill.main_loop = eft::cuda::MainLoop::wgmma;
+      else if (!std::strcmp(m, "wgmma_ws")) g_prefill.main_loop = eft::cuda::MainLoop::wgmma_ws;
       else if (std::strcmp(m, "automatic")) {
-        std::fprintf(stderr, "--main-loop: unknown value '%s' (automatic, mma_sync, wgmma)\n", m);
+        std::fprintf(stderr, "--main-loop: unknown value '%s' (automatic, mma_sync, wgmma, wgmma_ws)\n", m);
         return 2;
       }
     }

@@ -45,6 +45,9 @@ enum class MainLoop : uint8_t {
   automatic,  // wgmma where available, else mma_sync
   mma_sync,   // sm_80+ warp MMAs (FlashAttention-2 structure), 128 rows x 64 keys per tile
   wgmma,      // Hopper warpgroup MMAs (sm_90 device, code built for sm_90a), 128 rows x 128 keys
+  wgmma_ws,   // the same MMAs, warp-specialized: a producer warpgroup loading through mbarriers,
+              // two consumer warpgroups, a persistent grid with a dynamic tile scheduler (needs a
+              // workspace; explicit opt-in while it is being measured)
 };
 
 struct AttentionPlanOptions {

@@ -171,6 +171,95 @@ TEST(CudaAttention, PrefillLongerSequences) {
   }
 }
 
+// ---- the warp-specialized Hopper loop (MainLoop::wgmma_ws, opt-in while it is being measured) ----
+// Its own suite, so that it can be run (and, while it is new, kept out) with a gtest filter: every
+// mask, head layout, head_dim, dtype, ragged and paged case of the prefill tests, plus graph replay
+// (its tile counter is zeroed inside the captured work) and a batch with more items than SMs.
+bool ws_usable() {
+  AttnCase c = make_case(base_spec(64, DType::bf16, 2, 2), 1);
+  return cuda::plan_attention(c.params, c.args(), {.kernel = AttnKernel::prefill}).main_loop == MainLoop::wgmma;
+}
+
+TEST(CudaWgmmaWs, EveryMaskLayoutHeadDim) {
+  if (!ws_usable()) GTEST_SKIP() << "no sm_90a build / compute capability 9.0 device";
+  const int heads[3][2] = {{4, 4}, {8, 2}, {4, 1}};
+  const int block_sizes[5] = {16, 32, 64, 128, 256};
+  int i = 0;
+  for (int D : {64, 128, 256})
+    for (DType dt : {DType::bf16, DType::f16})
+      for (const MaskCase& mc : all_masks())
+        for (bool paged : {false, true}) {
+          ++i;
+          AttnCaseSpec s = base_spec(D, dt, heads[i % 3][0], heads[i % 3][1]);
+          s.q_lens = {77, 130, 1};
+          s.kv_lens = {77, 200, 33};
+          s.paged = paged;
+          s.block_size = block_sizes[i % 5];
+          s.mask = mc.mask;
+          s.global = mc.global;
+          s.layout = mc.layout;
+          SCOPED_TRACE(mc.name);
+          check_case_once(s, {.kernel = AttnKernel::prefill, .main_loop = MainLoop::wgmma_ws}, {}, AttnKernel::prefill);
+        }
+}
+
+TEST(CudaWgmmaWs, SoftcapPositionsLongAndManyItems) {
+  if (!ws_usable()) GTEST_SKIP() << "no sm_90a build / compute capability 9.0 device";
+  const AttentionPlanOptions ws{.main_loop = MainLoop::wgmma_ws};
+  for (int D : {64, 128, 256}) {
+    AttnCaseSpec s = base_spec(D, DType::bf16, 8, 2);
+    s.q_lens = {90, 40};
+    s.kv_lens = {200, 100};
+    s.mask = mask_causal();
+    s.softcap = 2.5f;
+    s.scale = 0.3f;
+    s.o_dtype = DType::f32;
+    check_case_once(s, ws, {}, AttnKernel::prefill);
+    s.softcap = 0.f;
+    s.scale = 0.f;
+    s.mask = mask_window(30, 5);
+    check_case_once(s, ws, {50, 10}, AttnKernel::prefill);
+  }
+  // Causal, paged, 1000 + 333 tokens; then 40 heads x 3 sequences of 700: more work items than
+  // SMs, so CTAs take items from the counter.
+  AttnCaseSpec s = base_spec(128, DType::bf16, 4, 2);
+  s.q_lens = {1000, 333};
+  s.kv_lens = {1000, 333};
+  s.mask = mask_causal();
+  s.paged = true;
+  s.block_size = 64;
+  check_case_once(s, ws, {}, AttnKernel::prefill);
+  s = base_spec(64, DType::f16, 40, 8);
+  s.q_lens = {700, 700, 700};
+  s.kv_lens = {700, 700, 700};
+  s.mask = mask_causal();
+  check_case_once(s, ws, {}, AttnKernel::prefill);
+}
+
+TEST(CudaWgmmaWs, GraphReplayedTwice) {
+  if (!ws_usable()) GTEST_SKIP() << "no sm_90a build / compute capability 9.0 device";
+  AttnCaseSpec s = base_spec(128, DType::bf16, 8, 2);
+  s.q_lens = {300, 129};
+  s.kv_lens = {300, 200};
+  s.mask = mask_causal();
+  AttnCase c = make_case(s, fresh_seed());
+  DeviceCase d(c);
+  const cuda::AttentionPlan plan =
+      cuda::plan_attention(c.params, d.host_args(), {.main_loop = MainLoop::wgmma_ws});
+  ASSERT_GT(plan.workspace_bytes, 0u);  // the tile counter
+  DevBuf ws(plan.workspace_bytes);
+  std::vector<double> ref, ref_lse;
+  d.reference(ref, ref_lse);
+  // Two captures replayed: the second starts with the counter the first left behind, unless the
+  // captured memset zeroes it.
+  for (int rep = 0; rep < 2; ++rep) {
+    GpuResult r;
+    replay_captured(
+        d, [&](cudaStream_t st) { cuda::attention(d.dev_params(), d.dev_args(), plan, {ws.p, ws.bytes}, st); }, r);
+    EXPECT_LE(rel_l2(r.out, ref), tol(DType::bf16)) << "replay " << rep;
+  }
+}
+
 // ---- decode --------------------------------------------------------------------------------------
 
 TEST(CudaAttention, DecodeGrid) {

@@ -30,53 +30,12 @@
 
 #include "attention/cuda/fwd_common.cuh"
 #include "attention/cuda/kernel_table.h"
+#include "attention/cuda/sm90_common.cuh"
 #include "attention/cuda/sm90_selftest.h"
-#include "attention/cuda/wgmma_ops.cuh"
 
-#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
-#define EFT_WGMMA_BODY 1
-#endif
 
 namespace eft::cuda::detail {
 namespace {
-
-// ---- 128-byte-swizzled tiles and their descriptors ---------------------------------------------
-// Byte offset of 16-byte chunk `ch` (0 .. D/8-1) of row r in a tile of `rows` rows stored as
-// column blocks of 64 elements: block ch / 8 holds [rows][128 B], chunk ch % 8 swizzled by r % 8.
-__device__ __forceinline__ uint32_t sw128_offset(int rows, int r, int ch) {
-  return uint32_t((ch >> 3) * rows * 128 + r * 128 + (((ch & 7) ^ (r & 7)) << 4));
-}
-// wgmma shared-memory descriptor (layout type 1 = 128-byte swizzle): start address, leading and
-// stride byte offsets, all in 16-byte units. K-major operands (Q, K): SBO = 1024 (the next 8
-// rows), LBO unused. MN-major V: LBO = the next 64-column block, SBO = the next 8 keys.
-__device__ __forceinline__ uint64_t sw128_desc(uint32_t addr, uint32_t lbo, uint32_t sbo) {
-  return uint64_t((addr & 0x3FFFF) >> 4) | (uint64_t((lbo >> 4) & 0x3FFF) << 16) |
-         (uint64_t((sbo >> 4) & 0x3FFF) << 32) | (uint64_t(1) << 62);
-}
-__device__ __forceinline__ void fence_async_shared() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
-__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
-__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
-template <int N>
-__device__ __forceinline__ void wgmma_wait() { asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory"); }
-// Pins registers written by an async wgmma after the wait (see the header comment).
-template <int N>
-__device__ __forceinline__ void reg_fence(float* r) {
-#pragma unroll
-  for (int i = 0; i < N; ++i) asm volatile("" : "+f"(r[i])::"memory");
-}
-
-// S (+)= A[64 x 16] B^T with both from shared memory; N = 64 or 128 keys.
-template <typename T, int N>
-__device__ __forceinline__ void mma_ss(float* d, uint64_t da, uint64_t db, int scale_d) {
-  if constexpr (N == 128) Wgmma<T>::template wgmma_ss_n128<0>(d, da, db, scale_d);
-  else Wgmma<T>::template wgmma_ss_n64<0>(d, da, db, scale_d);
-}
-// O (+)= P[64 x 16] (registers) V[16 x N] (shared, MN-major); N = 64 or 128 columns.
-template <typename T, int N>
-__device__ __forceinline__ void mma_rs(float* d, const uint32_t (&a)[4], uint64_t db, int scale_d) {
-  if constexpr (N == 128) Wgmma<T>::template wgmma_rs_n128<1>(d, a, db, scale_d);
-  else Wgmma<T>::template wgmma_rs_n64<1>(d, a, db, scale_d);
-}
 
 template <typename T, int D, int BN, int NWG, int MinCtas, bool Persist>
 struct Sm90Tile {
