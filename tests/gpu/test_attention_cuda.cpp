@@ -236,6 +236,18 @@ TEST(CudaWgmmaWs, SoftcapPositionsLongAndManyItems) {
   check_case_once(s, ws, {}, AttnKernel::prefill);
 }
 
+// A small case for compute-sanitizer (racecheck / synccheck) runs of the warp-specialized loop.
+TEST(CudaWgmmaWs, SmallForSanitizer) {
+  if (!ws_usable()) GTEST_SKIP() << "no sm_90a build / compute capability 9.0 device";
+  AttnCaseSpec s = base_spec(64, DType::bf16, 4, 2);
+  s.q_lens = {150, 5};
+  s.kv_lens = {150, 260};
+  s.mask = mask_causal();
+  s.paged = true;
+  s.block_size = 32;
+  check_case_once(s, {.main_loop = MainLoop::wgmma_ws}, {}, AttnKernel::prefill);
+}
+
 TEST(CudaWgmmaWs, GraphReplayedTwice) {
   if (!ws_usable()) GTEST_SKIP() << "no sm_90a build / compute capability 9.0 device";
   AttnCaseSpec s = base_spec(128, DType::bf16, 8, 2);
