@@ -17,6 +17,9 @@
 // next free one from an atomic counter in the workspace, which attention() zeroes before each
 // launch — so the heavy diagonal items of causal masks are not dealt out round-robin.
 //
+// Ping-pong (kPingPong): the consumer warpgroups alternate issuing their MMAs through two named
+// barriers, so their softmaxes interleave with each other's matrix products.
+//
 // Stage protocol (parities: a barrier's n-th completion has parity n & 1; a producer's first wait
 // on an empty stage passes because parity 1 counts as complete before any):
 //   *_full  : 128 arrivals, one per producer thread, each when that thread's copies have landed
@@ -40,6 +43,11 @@
 namespace eft::cuda::detail {
 namespace {
 
+// The two consumer warpgroups take turns issuing their MMAs (FA3's ping-pong): warpgroup w waits
+// on named barrier kTurn + w before its QK^T (and P V) of a tile and hands the turn over after, so
+// one warpgroup's softmax runs while the other's MMAs occupy the tensor cores. A switch for A/B.
+constexpr bool kPingPong = true;
+constexpr int kTurn = 1;  // named barriers kTurn, kTurn + 1 (0 is __syncthreads)
 constexpr int kProducerRegs = 56, kConsumerRegs = 224;  // 128 * 56 + 256 * 224 <= 65536 (40 spilled the producer)
 
 template <typename T, int D, int BN>
@@ -188,6 +196,7 @@ __global__ void __launch_bounds__(384, 1) fwd_sm90_ws_kernel(const __grid_consta
     fence_async_shared();
   };
 
+  if (kPingPong && wg == 1) named_arrive(kTurn, 256);  // warpgroup 0 takes the first turn
   int t = 0, kq = 0;
   for (int k = 0;; ++k) {
     const int item = read_item(k);
@@ -216,6 +225,7 @@ __global__ void __launch_bounds__(384, 1) fwd_sm90_ws_kernel(const __grid_consta
       TileState st_next = TileState::full;
       const int jn = w.next_tile(p, j + 1, BN, st_next);
       const uint64_t dk = k_desc0 + (t & 1) * (C::kTileBytes >> 4);
+      if constexpr (kPingPong) named_sync(kTurn + wg, 256);
       wgmma_fence();
 #pragma unroll
       for (int kk = 0; kk < D / 16; ++kk) {
@@ -229,6 +239,7 @@ __global__ void __launch_bounds__(384, 1) fwd_sm90_ws_kernel(const __grid_consta
         issue_pv(t - 1);
       }
       wgmma_commit();
+      if constexpr (kPingPong) named_arrive(kTurn + (wg ^ 1), 256);  // the other warpgroup's turn
       wgmma_wait<1>();  // S is ready: K_t (and, after the item's last tile, Q) is free
       reg_fence<NT * 4>(&s[0][0][0]);
       release(k_empty + 8 * (t & 1));
