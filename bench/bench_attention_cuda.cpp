@@ -15,6 +15,7 @@
 #include <numeric>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "eft/attention.h"
@@ -37,6 +38,7 @@ FILE* g_csv = nullptr;
 // Plan options of every prefill shape: --main-loop, --block-n (key tile of the wgmma loop, tuning),
 // --persistent. Decode shapes always plan with the defaults (decode is mma_sync only).
 eft::cuda::AttentionPlanOptions g_prefill;
+eft::cuda::MainLoop g_last_main_loop = eft::cuda::MainLoop::mma_sync;  // of the last shape planned
 void row(const char* fmt_line) {
   std::printf("%s\n", fmt_line);
   if (g_csv) std::fprintf(g_csv, "%s\n", fmt_line);
@@ -166,6 +168,7 @@ double run_shape(const BenchShape& s, size_t* ws_bytes, int* splits,
   }
   *ws_bytes = plan.workspace_bytes;
   *splits = plan.kv_splits;
+  g_last_main_loop = plan.main_loop;
   void* ws = nullptr;
   if (plan.workspace_bytes) EFT_BENCH_CK(cudaMalloc(&ws, plan.workspace_bytes));
   // Device copies of the metadata.
@@ -223,7 +226,9 @@ int run_one(const char* spec) {
     if (n >= 6) opt.block_n = v[4];
     const double ms = run_shape(s, &ws, &sp, opt);
     const double flops = 4.0 * B * s.q_heads * double(N) * N * D / (v[3] ? 2 : 1);
-    std::printf("shape %s: %.4f ms, %.1f TFLOP/s\n", spec, ms, flops / (ms * 1e-3) / 1e12);
+    const char* loops[] = {"automatic", "mma_sync", "wgmma", "wgmma_ws"};
+    std::printf("shape %s: %.4f ms, %.1f TFLOP/s (%s)\n", spec, ms, flops / (ms * 1e-3) / 1e12,
+                loops[int(g_last_main_loop)]);
     return 0;
   }
   if (!std::strcmp(kind, "decode") && n >= 4) {
@@ -295,11 +300,18 @@ int main(int argc, char** argv) {
         std::snprintf(line, sizeof line, "prefill,%d,%d,%d,%d,%d,%.4f,%.1f", D, s.q_heads, N, s.batch, causal, ms,
                       flops / (ms * 1e-3) / 1e12);
         row(line);
-        if (g_prefill.main_loop == eft::cuda::MainLoop::automatic && !prefill_only) {  // same shape, mma.sync
-          const double ms2 = run_shape(s, &ws, &sp, {.main_loop = eft::cuda::MainLoop::mma_sync});
-          std::snprintf(line, sizeof line, "prefill_mma_sync,%d,%d,%d,%d,%d,%.4f,%.1f", D, s.q_heads, N, s.batch, causal,
-                        ms2, flops / (ms2 * 1e-3) / 1e12);
-          row(line);
+        // The same shape on the other main loops (the switch, side by side): mma.sync always, the
+        // plain wgmma grid where the automatic choice was the warp-specialized loop.
+        if (g_prefill.main_loop == eft::cuda::MainLoop::automatic && !prefill_only) {
+          const eft::cuda::MainLoop chosen = g_last_main_loop;
+          for (auto [ml, name] : {std::pair{eft::cuda::MainLoop::mma_sync, "mma_sync"},
+                                  std::pair{eft::cuda::MainLoop::wgmma, "wgmma"}}) {
+            if (ml == eft::cuda::MainLoop::wgmma && chosen != eft::cuda::MainLoop::wgmma_ws) continue;
+            const double ms2 = run_shape(s, &ws, &sp, {.main_loop = ml});
+            std::snprintf(line, sizeof line, "prefill_%s,%d,%d,%d,%d,%d,%.4f,%.1f", name, D, s.q_heads, N, s.batch,
+                          causal, ms2, flops / (ms2 * 1e-3) / 1e12);
+            row(line);
+          }
         }
       }
 

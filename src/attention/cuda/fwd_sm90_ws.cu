@@ -35,6 +35,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "attention/cuda/fwd_common.cuh"
 #include "attention/cuda/kernel_table.h"
@@ -48,12 +49,11 @@ namespace {
 // one warpgroup's softmax runs while the other's MMAs occupy the tensor cores. A switch for A/B.
 constexpr bool kPingPong = true;
 constexpr int kTurn = 1;  // named barriers kTurn, kTurn + 1 (0 is __syncthreads)
-constexpr int kProducerRegs = 56, kConsumerRegs = 224;  // 128 * 56 + 256 * 224 <= 65536 (40 spilled the producer)
+constexpr int kProducerRegs = 40, kConsumerRegs = 232;  // 128 * 40 + 256 * 232 <= 65536
 
 template <typename T, int D, int BN>
 struct WsTile {
   static constexpr int kBM = 128, kThreads = 384, kProducerThreads = 128;
-  static constexpr int kChunks = D / 8;
   static constexpr uint32_t kQBytes = uint32_t(kBM) * D * sizeof(T);
   static constexpr uint32_t kTileBytes = uint32_t(BN) * D * sizeof(T);
   static constexpr int kQBufs = D <= 128 ? 2 : 1;  // D = 256: a second Q buffer does not fit
@@ -66,14 +66,13 @@ struct WsTile {
   static constexpr size_t kSmem = kTilesBytes + kBarBytes + 1024;  // + alignment of the tiles
   static_assert(BN == 64 || BN == 128, "wgmma N of the S product");
   static_assert(D % 64 == 0, "whole 128-byte swizzle column blocks");
-  static_assert(kProducerThreads % kChunks == 0, "producer threads cover whole rows");
 };
 
 template <typename T, int D, int BN>
 __global__ void __launch_bounds__(384, 1) fwd_sm90_ws_kernel(const __grid_constant__ FwdParams p) {
 #ifdef EFT_WGMMA_BODY
   using C = WsTile<T, D, BN>;
-  constexpr int BM = C::kBM, NT = BN / 8, DT = D / 8, CH = C::kChunks;
+  constexpr int BM = C::kBM, NT = BN / 8, DT = D / 8;
   extern __shared__ __align__(1024) unsigned char smem_raw[];
   const uint32_t sQ = (smem_addr(smem_raw) + 1023u) & ~1023u;  // [QBufs][D/64][BM][128 B]
   const uint32_t sK = sQ + C::kQBufs * C::kQBytes;              // [2][D/64][BN][128 B]
@@ -114,17 +113,46 @@ __global__ void __launch_bounds__(384, 1) fwd_sm90_ws_kernel(const __grid_consta
   if (warp < 4) {
     // ---- producer ---------------------------------------------------------------------------------
     regs_dec<kProducerRegs>();
-    constexpr int kRowStep = C::kProducerThreads / CH;
-    const int ld_ch = tid % CH, ld_r0 = tid / CH;
+    // Thread t copies 16-byte chunk t % 8 of every 128-byte row segment (one 64-column block) of
+    // rows t / 8 + 16 k: the rows it copies share one swizzle phase, so its shared-memory offsets
+    // differ by compile-time constants, and for contiguous K/V its global addresses by multiples
+    // of the row stride: two or three instructions per copy. (A first version addressed each row
+    // through KvRows and spent ~30 instructions per copy; ncu showed the producer warp issue-bound
+    // and the consumers waiting on K, H200 2026-11-28.)
+    constexpr int kPass = C::kProducerThreads / 8;  // rows per pass: 16
+    static_assert(BM % kPass == 0 && BN % kPass == 0, "whole passes");
+    const int ld_c = tid & 7, ld_r0 = tid >> 3;
+    const uint32_t ld_soff = uint32_t(ld_r0) * 128 + (uint32_t(ld_c ^ (ld_r0 & 7)) << 4);
     const T* gq = static_cast<const T*>(p.q);
     const T* gk = static_cast<const T*>(p.k);
     const T* gv = static_cast<const T*>(p.v);
-    auto load_rows = [&](const T* g, uint32_t dst, int rows, const CtaWork& w, const KvRows& kv, int j) {
-      for (int r = ld_r0; r < rows; r += kRowStep) {
-        const int key = j * BN + r;
-        const bool ok = key < w.kv_len;
-        const int64_t off = ok ? kv(key) * p.kv_stride + int64_t(w.kvh) * D + ld_ch * 8 : 0;
-        cp_async16(dst + sw128_offset(rows, r, ld_ch), g + off, ok);
+    const bool contiguous = p.kv.layout == KvLayout::contiguous;
+    // Copies row `row` (global source `src`, this thread's chunk of column block 0) of a tile of
+    // `Rows` rows to shared row ld_r0 + 16 k of the tile at `dst`; ok = false zero-fills it.
+    auto copy_row = [&](auto rows_c, uint32_t dst, int k, const T* src, bool ok) {
+      constexpr int Rows = decltype(rows_c)::value;
+#pragma unroll
+      for (int cb = 0; cb < D / 64; ++cb)
+        cp_async16(dst + ld_soff + uint32_t(cb * Rows * 128 + k * kPass * 128), src + cb * 64, ok);
+    };
+    auto load_tile = [&](const T* g, uint32_t dst, const CtaWork& w, const KvRows& kv, int j) {
+      const int key0 = j * BN + ld_r0;
+      const int64_t col = int64_t(w.kvh) * D + ld_c * 8;
+      if (contiguous) {
+        const T* src0 = g + (kv.base + key0) * p.kv_stride + col;
+        const int64_t step = int64_t(kPass) * p.kv_stride;
+#pragma unroll
+        for (int k = 0; k < BN / kPass; ++k) {
+          const bool ok = key0 + k * kPass < w.kv_len;
+          copy_row(std::integral_constant<int, BN>{}, dst, k, ok ? src0 + k * step : g, ok);
+        }
+      } else {
+#pragma unroll
+        for (int k = 0; k < BN / kPass; ++k) {
+          const int key = key0 + k * kPass;
+          const bool ok = key < w.kv_len;
+          copy_row(std::integral_constant<int, BN>{}, dst, k, ok ? g + kv(key) * p.kv_stride + col : g, ok);
+        }
       }
     };
     int next = blockIdx.x;  // thread 0: the item it publishes next
@@ -144,19 +172,23 @@ __global__ void __launch_bounds__(384, 1) fwd_sm90_ws_kernel(const __grid_consta
       const int qb = C::kQBufs == 2 ? (kq & 1) : 0, qn = C::kQBufs == 2 ? (kq >> 1) : kq;
       ++kq;
       mbar_wait(q_empty + 8 * qb, (qn & 1) ^ 1);
-      for (int r = ld_r0; r < BM; r += kRowStep) {
-        const bool ok = r < w.n_tok;
-        const T* src = ok ? gq + int64_t(w.q0 + w.tok0 + r) * p.q_stride + int64_t(w.head0) * D + ld_ch * 8 : gq;
-        cp_async16(sQ + qb * C::kQBytes + sw128_offset(BM, r, ld_ch), src, ok);
+      {
+        const T* q0 = gq + int64_t(w.q0 + w.tok0 + ld_r0) * p.q_stride + int64_t(w.head0) * D + ld_c * 8;
+#pragma unroll
+        for (int k = 0; k < BM / kPass; ++k) {
+          const bool ok = ld_r0 + k * kPass < w.n_tok;
+          copy_row(std::integral_constant<int, BM>{}, sQ + qb * C::kQBytes, k,
+                   ok ? q0 + int64_t(k * kPass) * p.q_stride : gq, ok);
+        }
       }
       cp_async_arrive(q_full + 8 * qb);
       for (int j = w.next_tile(p, w.kt_begin, BN); j < w.kt_end; j = w.next_tile(p, j + 1, BN), ++t) {
         const int s = t & 1, n = t >> 1;
         mbar_wait(k_empty + 8 * s, (n & 1) ^ 1);
-        load_rows(gk, sK + s * C::kTileBytes, BN, w, kv, j);
+        load_tile(gk, sK + s * C::kTileBytes, w, kv, j);
         cp_async_arrive(k_full + 8 * s);
         mbar_wait(v_empty + 8 * s, (n & 1) ^ 1);
-        load_rows(gv, sV + s * C::kTileBytes, BN, w, kv, j);
+        load_tile(gv, sV + s * C::kTileBytes, w, kv, j);
         cp_async_arrive(v_full + 8 * s);
       }
     }
@@ -225,6 +257,9 @@ __global__ void __launch_bounds__(384, 1) fwd_sm90_ws_kernel(const __grid_consta
       TileState st_next = TileState::full;
       const int jn = w.next_tile(p, j + 1, BN, st_next);
       const uint64_t dk = k_desc0 + (t & 1) * (C::kTileBytes >> 4);
+      // V_{t-1} before the first wgmma: a wait loop between the two batches of wgmmas is a
+      // divergent path in which ptxas serializes them (warning C7520).
+      if constexpr (decltype(with_pv)::value) wait_v(t - 1);
       if constexpr (kPingPong) named_sync(kTurn + wg, 256);
       wgmma_fence();
 #pragma unroll
@@ -234,10 +269,7 @@ __global__ void __launch_bounds__(384, 1) fwd_sm90_ws_kernel(const __grid_consta
                       dk + ((uint32_t(kk / 4) * BN * 128 + koff) >> 4), kk > 0);
       }
       wgmma_commit();
-      if constexpr (decltype(with_pv)::value) {
-        wait_v(t - 1);
-        issue_pv(t - 1);
-      }
+      if constexpr (decltype(with_pv)::value) issue_pv(t - 1);
       wgmma_commit();
       if constexpr (kPingPong) named_arrive(kTurn + (wg ^ 1), 256);  // the other warpgroup's turn
       wgmma_wait<1>();  // S is ready: K_t (and, after the item's last tile, Q) is free

@@ -112,10 +112,20 @@ AttentionPlan plan_attention(const AttentionParams& p, const AttentionArgs& a, c
         "main_loop wgmma / wgmma_ws need a compute capability 9.0 GPU and eft built for sm_90a "
         "(CMAKE_CUDA_ARCHITECTURES containing 90a); this device/build has {}",
         sm_count() > 0 ? device_name() : std::string("no CUDA device"));
-  if (opt.main_loop == MainLoop::wgmma_ws) plan.main_loop = MainLoop::wgmma_ws;
-  else plan.main_loop = !decode && opt.main_loop != MainLoop::mma_sync && wgmma_usable() ? MainLoop::wgmma : MainLoop::mma_sync;
   const int group = p.q_heads / p.kv_heads;
   const int max_q = std::max(plan.max_q_len, 1);
+  if (opt.main_loop != MainLoop::automatic) {
+    plan.main_loop = opt.main_loop;
+  } else if (decode || !wgmma_usable()) {
+    plan.main_loop = MainLoop::mma_sync;
+  } else {
+    // Hopper prefill: the warp-specialized loop for head_dim 128 and 256 (1.0-1.2x the plain
+    // wgmma grid on an H200, bench/RESULTS.md 2026-11-28); head_dim 64 keeps the plain grid, whose
+    // two CTAs per SM of 64-key tiles measured faster than the one warp-specialized CTA.
+    const bool ws = p.head_dim >= 128 && !opt.persistent &&
+                    pick_config(MainLoop::wgmma_ws, p.head_dim, a.q_dtype, false, max_q * group, opt.block_n, true) >= 0;
+    plan.main_loop = ws ? MainLoop::wgmma_ws : MainLoop::wgmma;
+  }
   plan.config = pick_config(plan.main_loop, p.head_dim, a.q_dtype, decode, max_q * group, opt.block_n,
                             opt.persistent || plan.main_loop == MainLoop::wgmma_ws);  // ws: always persistent
   check(plan.config >= 0, "no CUDA attention kernel for head_dim {} dtype {}{}", p.head_dim, dtype_name(a.q_dtype),
