@@ -4,7 +4,7 @@
 // the same device call. Without a CUDA device it says so and exits 0.
 //
 //   bench_attention_cuda [--quick] [--csv FILE] [--main-loop automatic|mma_sync|wgmma|wgmma_ws] [--block-n N]
-//                        [--prefill-only] [--persistent]
+//                        [--prefill-only] [--shape SPEC]
 //
 // Timing: a CUDA graph of R back-to-back calls (rotating over several input copies when one copy
 // would sit in the 60 MB L2), replayed between two events; median of 7 replays / R.
@@ -33,10 +33,10 @@ namespace {
 
 
 FILE* g_csv = nullptr;
-// Prefill main loop of every plan (--main-loop); the prefill table also measures mma_sync beside
-// the automatic choice, so the wgmma switch shows what it buys in the same run.
-// Plan options of every prefill shape: --main-loop, --block-n (key tile of the wgmma loop, tuning),
-// --persistent. Decode shapes always plan with the defaults (decode is mma_sync only).
+// Plan options of every prefill shape: --main-loop, --block-n (key tile of the wgmma loop, tuning).
+// With the automatic main loop the prefill table also measures the other loops beside its choice
+// (mma_sync; the plain wgmma grid where the choice was wgmma_ws), so each switch shows what it buys
+// in the same run. Decode shapes always plan with the defaults (decode is mma_sync only).
 eft::cuda::AttentionPlanOptions g_prefill;
 eft::cuda::MainLoop g_last_main_loop = eft::cuda::MainLoop::mma_sync;  // of the last shape planned
 void row(const char* fmt_line) {
@@ -267,7 +267,6 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--shape") && i + 1 < argc) return run_one(argv[++i]);
     if (!std::strcmp(argv[i], "--csv") && i + 1 < argc) g_csv = std::fopen(argv[++i], "w");
     if (!std::strcmp(argv[i], "--block-n") && i + 1 < argc) g_prefill.block_n = std::atoi(argv[++i]);
-    if (!std::strcmp(argv[i], "--persistent")) g_prefill.persistent = true;
     if (!std::strcmp(argv[i], "--main-loop") && i + 1 < argc) {
       const char* m = argv[++i];
       if (!std::strcmp(m, "mma_sync")) g_prefill.main_loop = eft::cuda::MainLoop::mma_sync;

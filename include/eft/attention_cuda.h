@@ -57,8 +57,6 @@ struct AttentionPlanOptions {
   int kv_splits = 0;  // 0: chosen to fill the GPU; >= 1: forced (clamped to the KV tiles and 64)
   int sm_count = 0;   // 0: the current device's (132 when no device is present)
   int block_n = 0;    // 0: the main loop's default key tile; else one of its compiled widths (tuning)
-  bool persistent = false;  // wgmma prefill: one wave of CTAs walking the work items (D 64/128; slower
-                            // than the plain grid on an H200, kept as the measured alternative)
 };
 
 struct Workspace {

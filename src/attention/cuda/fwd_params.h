@@ -57,7 +57,7 @@ struct FwdConfig {
   bool decode;      // warps split keys (decode) rather than rows (prefill)
   int threads;
   size_t smem_bytes;
-  bool persistent = false;  // a grid of persistent_ctas CTAs walks the work items (see fwd_sm90.cu)
+  bool persistent = false;  // a grid of persistent_ctas CTAs walks the work items (fwd_sm90_ws.cu)
 };
 
 // The table of instantiations; index = config id used by launch_fwd.
@@ -74,7 +74,6 @@ cudaError_t launch_fwd(int config, const FwdParams& p, int n_seqs, cudaStream_t 
 // instantiations (config ids index it) and launch, same grid and parameters as launch_fwd.
 const FwdConfig* fwd_sm90_configs(int* count);
 cudaError_t launch_fwd_sm90(int config, const FwdParams& p, int n_seqs, cudaStream_t stream);
-int fwd_sm90_ctas_per_sm(int config);  // as fwd_ctas_per_sm, for the Hopper table
 
 // The warp-specialized Hopper main loop (fwd_sm90_ws.cu): persistent grid of p.persistent_ctas.
 const FwdConfig* fwd_sm90_ws_configs(int* count);

@@ -12,7 +12,7 @@
 // (fwd_sm90.cu) loses its time on short sequences and narrow windows: per CTA, a prologue of
 // metadata and first loads (~4700 cycles at D = 128 on an H200) and the pipeline's fill and drain.
 //
-// Tile scheduler: work items are numbered as fwd_sm90.cu's persistent variant numbers them (query
+// Tile scheduler: work items are numbered by CtaWork::init_item (query
 // tiles of a head heaviest first, then heads, then sequences); CTA b takes item b first, then the
 // next free one from an atomic counter in the workspace, which attention() zeroes before each
 // launch — so the heavy diagonal items of causal masks are not dealt out round-robin.
@@ -285,13 +285,7 @@ __global__ void __launch_bounds__(384, 1) fwd_sm90_ws_kernel(const __grid_consta
       reg_fence<DT * 4>(&o[0][0][0]);
       if constexpr (decltype(with_pv)::value) release(v_empty + 8 * ((t - 1) & 1));
       rescale_rows(o, alpha);
-#pragma unroll
-      for (int ks = 0; ks < BN / 16; ++ks) {
-        pa[ks][0] = pack2<T>(s[0][2 * ks][0], s[0][2 * ks][1]);
-        pa[ks][1] = pack2<T>(s[0][2 * ks][2], s[0][2 * ks][3]);
-        pa[ks][2] = pack2<T>(s[0][2 * ks + 1][0], s[0][2 * ks + 1][1]);
-        pa[ks][3] = pack2<T>(s[0][2 * ks + 1][2], s[0][2 * ks + 1][3]);
-      }
+      pack_p<T, BN>(s, pa);
       j = jn;
       st = st_next;
       ++t;

@@ -48,21 +48,14 @@ constexpr size_t kCounterBytes = 256;  // the warp-specialized loop's tile count
 // Picks the instantiation for (head_dim, dtype, kernel) in the main loop's table. Decode prefers
 // the smallest row block that holds q_len * group rows (less wasted tensor-core work), else the
 // largest.
-int pick_config(MainLoop m, int head_dim, DType dt, bool decode, int rows_wanted, int block_n, bool persistent) {
+int pick_config(MainLoop m, int head_dim, DType dt, bool decode, int rows_wanted, int block_n) {
   int n = 0;
   const FwdConfig* cfg = main_loop_configs(m, &n);
-  // Persistent where such an instantiation exists for the shape, else the plain grid.
-  bool any_persistent = false;
-  for (int i = 0; i < n; ++i)
-    any_persistent |= cfg[i].persistent && cfg[i].head_dim == head_dim && cfg[i].dtype == dt &&
-                      cfg[i].decode == decode && (block_n == 0 || cfg[i].block_n == block_n);
-  const bool want_persistent = persistent && any_persistent;
   int best = -1;
   for (int i = 0; i < n; ++i) {
     const FwdConfig& c = cfg[i];
     if (c.head_dim != head_dim || c.dtype != dt || c.decode != decode) continue;
     if (block_n > 0 && c.block_n != block_n) continue;
-    if (c.persistent != want_persistent) continue;
     if (best < 0) { best = i; continue; }
     const FwdConfig& b = cfg[best];
     const bool c_fits = c.block_m >= rows_wanted, b_fits = b.block_m >= rows_wanted;
@@ -122,12 +115,11 @@ AttentionPlan plan_attention(const AttentionParams& p, const AttentionArgs& a, c
     // Hopper prefill: the warp-specialized loop for head_dim 128 and 256 (1.0-1.2x the plain
     // wgmma grid on an H200, bench/RESULTS.md 2026-11-28); head_dim 64 keeps the plain grid, whose
     // two CTAs per SM of 64-key tiles measured faster than the one warp-specialized CTA.
-    const bool ws = p.head_dim >= 128 && !opt.persistent &&
-                    pick_config(MainLoop::wgmma_ws, p.head_dim, a.q_dtype, false, max_q * group, opt.block_n, true) >= 0;
+    const bool ws =
+        p.head_dim >= 128 && pick_config(MainLoop::wgmma_ws, p.head_dim, a.q_dtype, false, max_q * group, opt.block_n) >= 0;
     plan.main_loop = ws ? MainLoop::wgmma_ws : MainLoop::wgmma;
   }
-  plan.config = pick_config(plan.main_loop, p.head_dim, a.q_dtype, decode, max_q * group, opt.block_n,
-                            opt.persistent || plan.main_loop == MainLoop::wgmma_ws);  // ws: always persistent
+  plan.config = pick_config(plan.main_loop, p.head_dim, a.q_dtype, decode, max_q * group, opt.block_n);
   check(plan.config >= 0, "no CUDA attention kernel for head_dim {} dtype {}{}", p.head_dim, dtype_name(a.q_dtype),
         opt.block_n > 0 ? fmt::format(" and block_n {}", opt.block_n) : std::string());
   int n_cfg = 0;
@@ -201,9 +193,7 @@ AttentionPlan plan_attention(const AttentionParams& p, const AttentionArgs& a, c
   if (cfg.persistent) {
     // One wave: as many CTAs as fit at once (the occupancy the device reports), at most one per item.
     const int sms = detail::planning_sms(opt.sm_count);
-    int per_sm = sm_count() <= 0                           ? 0
-                 : plan.main_loop == MainLoop::wgmma_ws ? detail::fwd_sm90_ws_ctas_per_sm(plan.config)
-                                                        : detail::fwd_sm90_ctas_per_sm(plan.config);
+    int per_sm = sm_count() <= 0 ? 0 : detail::fwd_sm90_ws_ctas_per_sm(plan.config);  // the only persistent loop
     if (per_sm <= 0) per_sm = 1;
     check(plan.ctas < (int64_t(1) << 31), "too many work items for the persistent prefill ({})", plan.ctas);
     plan.ctas = std::min<int64_t>(plan.ctas, int64_t(sms) * per_sm);

@@ -53,6 +53,19 @@ __device__ __forceinline__ void mma_rs(float* d, const uint32_t (&a)[4], uint64_
   else Wgmma<T>::template wgmma_rs_n64<1>(d, a, db, scale_d);
 }
 
+// P (the S accumulators after the softmax, [64 x BN] per warpgroup) packed to 16 bit as the A
+// fragments of the P V wgmmas, one per 16 keys.
+template <typename T, int BN>
+__device__ __forceinline__ void pack_p(const float (&s)[1][BN / 8][4], uint32_t (&pa)[BN / 16][4]) {
+#pragma unroll
+  for (int ks = 0; ks < BN / 16; ++ks) {
+    pa[ks][0] = pack2<T>(s[0][2 * ks][0], s[0][2 * ks][1]);
+    pa[ks][1] = pack2<T>(s[0][2 * ks][2], s[0][2 * ks][3]);
+    pa[ks][2] = pack2<T>(s[0][2 * ks + 1][0], s[0][2 * ks + 1][1]);
+    pa[ks][3] = pack2<T>(s[0][2 * ks + 1][2], s[0][2 * ks + 1][3]);
+  }
+}
+
 // ---- mbarriers (shared-memory, CTA scope) ---------------------------------------------------------
 // A phase completes when `count` arrivals have been made; waiters poll the parity of the phase they
 // wait for (a barrier starts in phase 0, and a wait for parity 1 passes at once: the "previous"
