@@ -3,8 +3,8 @@
 // ms, rate) that tools/gpu/report.py joins with the PyTorch peer (tools/gpu/peer.py) measured in
 // the same device call. Without a CUDA device it says so and exits 0.
 //
-//   bench_attention_cuda [--quick] [--csv FILE] [--main-loop automatic|mma_sync|wgmma] [--block-n N]
-//                        [--prefill-only] [--persistent]
+//   bench_attention_cuda [--quick] [--csv FILE] [--main-loop automatic|mma_sync|wgmma|wgmma_ws] [--block-n N]
+//                        [--prefill-only] [--shape SPEC]
 //
 // Timing: a CUDA graph of R back-to-back calls (rotating over several input copies when one copy
 // would sit in the 60 MB L2), replayed between two events; median of 7 replays / R.
@@ -15,6 +15,7 @@
 #include <numeric>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "eft/attention.h"
@@ -32,11 +33,12 @@ namespace {
 
 
 FILE* g_csv = nullptr;
-// Prefill main loop of every plan (--main-loop); the prefill table also measures mma_sync beside
-// the automatic choice, so the wgmma switch shows what it buys in the same run.
-// Plan options of every prefill shape: --main-loop, --block-n (key tile of the wgmma loop, tuning),
-// --persistent. Decode shapes always plan with the defaults (decode is mma_sync only).
+// Plan options of every prefill shape: --main-loop, --block-n (key tile of the wgmma loop, tuning).
+// With the automatic main loop the prefill table also measures the other loops beside its choice
+// (mma_sync; the plain wgmma grid where the choice was wgmma_ws), so each switch shows what it buys
+// in the same run. Decode shapes always plan with the defaults (decode is mma_sync only).
 eft::cuda::AttentionPlanOptions g_prefill;
+eft::cuda::MainLoop g_last_main_loop = eft::cuda::MainLoop::mma_sync;  // of the last shape planned
 void row(const char* fmt_line) {
   std::printf("%s\n", fmt_line);
   if (g_csv) std::fprintf(g_csv, "%s\n", fmt_line);
@@ -166,6 +168,7 @@ double run_shape(const BenchShape& s, size_t* ws_bytes, int* splits,
   }
   *ws_bytes = plan.workspace_bytes;
   *splits = plan.kv_splits;
+  g_last_main_loop = plan.main_loop;
   void* ws = nullptr;
   if (plan.workspace_bytes) EFT_BENCH_CK(cudaMalloc(&ws, plan.workspace_bytes));
   // Device copies of the metadata.
@@ -223,7 +226,9 @@ int run_one(const char* spec) {
     if (n >= 6) opt.block_n = v[4];
     const double ms = run_shape(s, &ws, &sp, opt);
     const double flops = 4.0 * B * s.q_heads * double(N) * N * D / (v[3] ? 2 : 1);
-    std::printf("shape %s: %.4f ms, %.1f TFLOP/s\n", spec, ms, flops / (ms * 1e-3) / 1e12);
+    const char* loops[] = {"automatic", "mma_sync", "wgmma", "wgmma_ws"};
+    std::printf("shape %s: %.4f ms, %.1f TFLOP/s (%s)\n", spec, ms, flops / (ms * 1e-3) / 1e12,
+                loops[int(g_last_main_loop)]);
     return 0;
   }
   if (!std::strcmp(kind, "decode") && n >= 4) {
@@ -262,13 +267,13 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--shape") && i + 1 < argc) return run_one(argv[++i]);
     if (!std::strcmp(argv[i], "--csv") && i + 1 < argc) g_csv = std::fopen(argv[++i], "w");
     if (!std::strcmp(argv[i], "--block-n") && i + 1 < argc) g_prefill.block_n = std::atoi(argv[++i]);
-    if (!std::strcmp(argv[i], "--persistent")) g_prefill.persistent = true;
     if (!std::strcmp(argv[i], "--main-loop") && i + 1 < argc) {
       const char* m = argv[++i];
       if (!std::strcmp(m, "mma_sync")) g_prefill.main_loop = eft::cuda::MainLoop::mma_sync;
       else if (!std::strcmp(m, "wgmma")) g_prefill.main_loop = eft::cuda::MainLoop::wgmma;
+      else if (!std::strcmp(m, "wgmma_ws")) g_prefill.main_loop = eft::cuda::MainLoop::wgmma_ws;
       else if (std::strcmp(m, "automatic")) {
-        std::fprintf(stderr, "--main-loop: unknown value '%s' (automatic, mma_sync, wgmma)\n", m);
+        std::fprintf(stderr, "--main-loop: unknown value '%s' (automatic, mma_sync, wgmma, wgmma_ws)\n", m);
         return 2;
       }
     }
@@ -294,11 +299,18 @@ int main(int argc, char** argv) {
         std::snprintf(line, sizeof line, "prefill,%d,%d,%d,%d,%d,%.4f,%.1f", D, s.q_heads, N, s.batch, causal, ms,
                       flops / (ms * 1e-3) / 1e12);
         row(line);
-        if (g_prefill.main_loop == eft::cuda::MainLoop::automatic && !prefill_only) {  // same shape, mma.sync
-          const double ms2 = run_shape(s, &ws, &sp, {.main_loop = eft::cuda::MainLoop::mma_sync});
-          std::snprintf(line, sizeof line, "prefill_mma_sync,%d,%d,%d,%d,%d,%.4f,%.1f", D, s.q_heads, N, s.batch, causal,
-                        ms2, flops / (ms2 * 1e-3) / 1e12);
-          row(line);
+        // The same shape on the other main loops (the switch, side by side): mma.sync always, the
+        // plain wgmma grid where the automatic choice was the warp-specialized loop.
+        if (g_prefill.main_loop == eft::cuda::MainLoop::automatic && !prefill_only) {
+          const eft::cuda::MainLoop chosen = g_last_main_loop;
+          for (auto [ml, name] : {std::pair{eft::cuda::MainLoop::mma_sync, "mma_sync"},
+                                  std::pair{eft::cuda::MainLoop::wgmma, "wgmma"}}) {
+            if (ml == eft::cuda::MainLoop::wgmma && chosen != eft::cuda::MainLoop::wgmma_ws) continue;
+            const double ms2 = run_shape(s, &ws, &sp, {.main_loop = ml});
+            std::snprintf(line, sizeof line, "prefill_%s,%d,%d,%d,%d,%d,%.4f,%.1f", name, D, s.q_heads, N, s.batch,
+                          causal, ms2, flops / (ms2 * 1e-3) / 1e12);
+            row(line);
+          }
         }
       }
 

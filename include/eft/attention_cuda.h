@@ -42,9 +42,13 @@ enum class AttnKernel : uint8_t {
 
 // The tensor-core main loop of the prefill kernel (decode always uses mma.sync: it is memory-bound).
 enum class MainLoop : uint8_t {
-  automatic,  // wgmma where available, else mma_sync
+  automatic,  // prefill on sm_90a builds on Hopper: wgmma_ws (head_dim 128, 256) or wgmma (64);
+              // else, and for decode, mma_sync
   mma_sync,   // sm_80+ warp MMAs (FlashAttention-2 structure), 128 rows x 64 keys per tile
   wgmma,      // Hopper warpgroup MMAs (sm_90 device, code built for sm_90a), 128 rows x 128 keys
+  wgmma_ws,   // the same MMAs, warp-specialized: a producer warpgroup loading through mbarriers,
+              // two consumer warpgroups, a persistent grid with a dynamic tile scheduler (its
+              // tile counter lives in the workspace: workspace_bytes > 0 for every such plan)
 };
 
 struct AttentionPlanOptions {
@@ -53,8 +57,6 @@ struct AttentionPlanOptions {
   int kv_splits = 0;  // 0: chosen to fill the GPU; >= 1: forced (clamped to the KV tiles and 64)
   int sm_count = 0;   // 0: the current device's (132 when no device is present)
   int block_n = 0;    // 0: the main loop's default key tile; else one of its compiled widths (tuning)
-  bool persistent = false;  // wgmma prefill: one wave of CTAs walking the work items (D 64/128; slower
-                            // than the plain grid on an H200, kept as the measured alternative)
 };
 
 struct Workspace {
@@ -84,7 +86,7 @@ struct AttentionPlan {
                                 // persistent: the CTAs launched, each walking several work items)
   bool persistent = false;
   size_t smem_bytes = 0;        // dynamic shared memory per CTA
-  size_t workspace_bytes = 0;   // split-KV partials; 0 when kv_splits == 1
+  size_t workspace_bytes = 0;   // split-KV partials, and the wgmma_ws tile counter (256 B); 0 otherwise
 };
 
 AttentionPlan plan_attention(const AttentionParams& host_params, const AttentionArgs& host_args,

@@ -80,8 +80,8 @@ void check_case_once(AttnCaseSpec spec, const AttentionPlanOptions& opt, const s
   }
 }
 
-// Every prefill case runs on each main loop the device has (mma_sync always, wgmma on sm_90a
-// builds on Hopper), so both stay checked on the card the tests run on.
+// Every prefill case runs on each main loop the device has (mma_sync always; wgmma and wgmma_ws
+// on sm_90a builds on Hopper), so all of them stay checked on the card the tests run on.
 void check_case(AttnCaseSpec spec, const AttentionPlanOptions& opt, std::vector<int32_t> q_pos0 = {},
                 AttnKernel expect = AttnKernel::automatic) {
   AttnCase probe = make_case(spec, 1);
@@ -92,8 +92,8 @@ void check_case(AttnCaseSpec spec, const AttentionPlanOptions& opt, std::vector<
     check_case_once(spec, opt, q_pos0, expect);
     return;
   }
-  for (MainLoop ml : {MainLoop::mma_sync, MainLoop::wgmma}) {
-    if (ml == MainLoop::wgmma && plan.main_loop != MainLoop::wgmma) continue;  // not on this device/build
+  for (MainLoop ml : {MainLoop::mma_sync, MainLoop::wgmma, MainLoop::wgmma_ws}) {
+    if (ml != MainLoop::mma_sync && plan.main_loop == MainLoop::mma_sync) continue;  // not on this device/build
     AttentionPlanOptions o = opt;
     o.main_loop = ml;
     check_case_once(spec, o, q_pos0, expect);
@@ -168,6 +168,70 @@ TEST(CudaAttention, PrefillLongerSequences) {
     s.paged = true;
     s.block_size = 64;
     check_case(s, {});
+  }
+}
+
+// ---- the warp-specialized Hopper loop (MainLoop::wgmma_ws) -----------------------------------------
+// Every prefill case above runs on it too (check_case); here what is its own: graph replay (its tile
+// counter is zeroed inside the captured work), batches with more items than SMs, and a small case
+// for compute-sanitizer.
+bool ws_usable() {
+  AttnCase c = make_case(base_spec(64, DType::bf16, 2, 2), 1);
+  return cuda::plan_attention(c.params, c.args(), {.kernel = AttnKernel::prefill}).main_loop != MainLoop::mma_sync;
+}
+
+TEST(CudaWgmmaWs, LongAndManyItems) {
+  if (!ws_usable()) GTEST_SKIP() << "no sm_90a build / compute capability 9.0 device";
+  const AttentionPlanOptions ws{.main_loop = MainLoop::wgmma_ws};
+  // Causal, paged, 1000 + 333 tokens; then 40 heads x 3 sequences of 700: more work items than
+  // SMs, so CTAs take items from the counter.
+  AttnCaseSpec s = base_spec(128, DType::bf16, 4, 2);
+  s.q_lens = {1000, 333};
+  s.kv_lens = {1000, 333};
+  s.mask = mask_causal();
+  s.paged = true;
+  s.block_size = 64;
+  check_case_once(s, ws, {}, AttnKernel::prefill);
+  s = base_spec(64, DType::f16, 40, 8);
+  s.q_lens = {700, 700, 700};
+  s.kv_lens = {700, 700, 700};
+  s.mask = mask_causal();
+  check_case_once(s, ws, {}, AttnKernel::prefill);
+}
+
+// A small case for compute-sanitizer (racecheck / synccheck) runs of the warp-specialized loop.
+TEST(CudaWgmmaWs, SmallForSanitizer) {
+  if (!ws_usable()) GTEST_SKIP() << "no sm_90a build / compute capability 9.0 device";
+  AttnCaseSpec s = base_spec(64, DType::bf16, 4, 2);
+  s.q_lens = {150, 5};
+  s.kv_lens = {150, 260};
+  s.mask = mask_causal();
+  s.paged = true;
+  s.block_size = 32;
+  check_case_once(s, {.main_loop = MainLoop::wgmma_ws}, {}, AttnKernel::prefill);
+}
+
+TEST(CudaWgmmaWs, GraphReplayedTwice) {
+  if (!ws_usable()) GTEST_SKIP() << "no sm_90a build / compute capability 9.0 device";
+  AttnCaseSpec s = base_spec(128, DType::bf16, 8, 2);
+  s.q_lens = {300, 129};
+  s.kv_lens = {300, 200};
+  s.mask = mask_causal();
+  AttnCase c = make_case(s, fresh_seed());
+  DeviceCase d(c);
+  const cuda::AttentionPlan plan =
+      cuda::plan_attention(c.params, d.host_args(), {.main_loop = MainLoop::wgmma_ws});
+  ASSERT_GT(plan.workspace_bytes, 0u);  // the tile counter
+  DevBuf ws(plan.workspace_bytes);
+  std::vector<double> ref, ref_lse;
+  d.reference(ref, ref_lse);
+  // Two captures replayed: the second starts with the counter the first left behind, unless the
+  // captured memset zeroes it.
+  for (int rep = 0; rep < 2; ++rep) {
+    GpuResult r;
+    replay_captured(
+        d, [&](cudaStream_t st) { cuda::attention(d.dev_params(), d.dev_args(), plan, {ws.p, ws.bytes}, st); }, r);
+    EXPECT_LE(rel_l2(r.out, ref), tol(DType::bf16)) << "replay " << rep;
   }
 }
 

@@ -91,6 +91,9 @@ TEST(CudaAttentionValidation, PlanShapes) {
   EXPECT_GT(plan.workspace_bytes, 0u);
   plan = cuda::plan_attention(c.params, c.args(), {.kernel = cuda::AttnKernel::prefill});
   EXPECT_EQ(plan.kv_splits, 1);
+  // Prefill needs no partials; the warp-specialized loop (head_dim 128 on Hopper) only its tile counter.
+  EXPECT_EQ(plan.workspace_bytes, plan.main_loop == cuda::MainLoop::wgmma_ws ? 256u : 0u);
+  plan = cuda::plan_attention(c.params, c.args(), {.kernel = cuda::AttnKernel::prefill, .main_loop = cuda::MainLoop::mma_sync});
   EXPECT_EQ(plan.workspace_bytes, 0u);
 }
 

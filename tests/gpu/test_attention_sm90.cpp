@@ -20,7 +20,7 @@
 namespace eft::test {
 namespace {
 
-// True when the planner picks the wgmma main loop for a plain prefill on this device and build.
+// True when the planner picks a wgmma main loop for a plain prefill on this device and build.
 bool wgmma_in_use() {
   AttnCaseSpec s;
   s.head_dim = 128;
@@ -28,7 +28,7 @@ bool wgmma_in_use() {
   s.q_lens = {256};
   s.kv_lens = {256};
   AttnCase c = make_case(s, 1);
-  return cuda::plan_attention(c.params, c.args()).main_loop == cuda::MainLoop::wgmma;
+  return cuda::plan_attention(c.params, c.args()).main_loop != cuda::MainLoop::mma_sync;
 }
 
 struct Product {
@@ -90,14 +90,14 @@ TEST(CudaWgmma, BuildingBlocksAgainstFloat64) {
       }
 }
 
-// The persistent wgmma prefill (CTAs walking several work items, prefetching across them) and its
-// plain-grid twin, on cases that stress the item walk: ragged sequences (items past a short
+// The warp-specialized wgmma prefill (a persistent grid whose CTAs take work items from a counter,
+// the producer running ahead into the next one) and the plain grid, on cases that stress the item walk: ragged sequences (items past a short
 // sequence's end are skipped), a window whose queries sit past every key (items with no key
 // tile at all), block-sparse and GQA, every element against the float64 reference.
-TEST(CudaWgmma, PersistentAndPlainGridAgainstReference) {
+TEST(CudaWgmma, WarpSpecializedAndPlainGridAgainstReference) {
   if (!wgmma_in_use()) GTEST_SKIP() << "wgmma main loop not available (needs sm_90 and an sm_90a build)";
   std::random_device rd;
-  for (bool persistent : {true, false})
+  for (cuda::MainLoop ml : {cuda::MainLoop::wgmma_ws, cuda::MainLoop::wgmma})
     for (int D : {64, 128, 256})
       for (int mcase = 0; mcase < 3; ++mcase) {
         AttnCaseSpec s;
@@ -122,15 +122,14 @@ TEST(CudaWgmma, PersistentAndPlainGridAgainstReference) {
         }
         const uint64_t seed = (uint64_t(rd()) << 32) ^ rd();
         AttnCase c = make_case(s, seed);
-        SCOPED_TRACE(s.str() + " seed=" + std::to_string(seed) + (persistent ? " persistent" : " plain grid"));
+        SCOPED_TRACE(s.str() + " seed=" + std::to_string(seed) + (ml == cuda::MainLoop::wgmma_ws ? " warp-specialized" : " plain grid"));
         DeviceCase dc(c, pos);
         GpuResult r;
         cuda::AttentionPlanOptions opt;
         opt.kernel = cuda::AttnKernel::prefill;
-        opt.main_loop = cuda::MainLoop::wgmma;
-        opt.persistent = persistent;
+        opt.main_loop = ml;
         dc.run(opt, r);
-        EXPECT_EQ(r.plan.persistent, persistent && D != 256);  // no persistent D = 256 instantiation
+        EXPECT_EQ(r.plan.persistent, ml == cuda::MainLoop::wgmma_ws);
         std::vector<double> ref, ref_lse;
         dc.reference(ref, ref_lse);
         EXPECT_LE(rel_l2(r.out, ref), 5e-3);

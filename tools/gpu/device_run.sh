@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs CUDA attention checks and benchmarks on the lent GPU machine, in the repository root.
 #   tools/gpu/device_run.sh STEP...   STEP: info | build | test | sanitize | bench | bench-quick | peer |
-#                                           peer-quick | report | linear
+#                                           peer-quick | report | linear | ws
 # Binaries come from .devbin/ (built elsewhere and carried, with the shared libraries they need)
 # unless `build` ran here first (then build-dev/). Logs and CSVs go to $OUT (default /tmp/eft_out).
 set -uo pipefail
@@ -26,15 +26,16 @@ for step in "$@"; do
       ln -sf ../bench/bench_linear_cuda $BIN/bench_linear_cuda
       ;;
     test)
-      $BIN/eft_gpu_tests --gtest_brief=1 2>&1 | tee "$OUT/gpu_tests.log" | tail -60
+      # Under a time limit: a wrong mbarrier phase in the warp-specialized loop hangs rather than fails.
+      timeout 900 $BIN/eft_gpu_tests --gtest_brief=1 2>&1 | tee "$OUT/gpu_tests.log" | tail -60
       echo "gpu tests exit: ${PIPESTATUS[0]}"
       ;;
     sanitize)
-      for tool in memcheck racecheck; do
-        filter='CudaAttentionSmall.*:CudaWgmma.BuildingBlocks*:CudaLinearSmall.*:CudaKvCache.*'
+      for tool in memcheck racecheck synccheck; do
+        filter='CudaAttentionSmall.*:CudaWgmma.BuildingBlocks*:CudaWgmmaWs.SmallForSanitizer:CudaLinearSmall.*:CudaKvCache.*'
         echo "--- compute-sanitizer --tool $tool eft_gpu_tests --gtest_filter=$filter"
         compute-sanitizer --tool $tool $BIN/eft_gpu_tests --gtest_filter="$filter" 2>&1 |
-          tee -a "$OUT/sanitizer.log" | grep -E "ERROR SUMMARY|RACECHECK SUMMARY|Hazard|Invalid|PASSED|FAILED" | head -20
+          tee -a "$OUT/sanitizer.log" | grep -E "ERROR SUMMARY|RACECHECK SUMMARY|SYNCCHECK|Hazard|Invalid|PASSED|FAILED" | head -20
       done
       ;;
     ncu)
@@ -51,6 +52,12 @@ fwd_kernelI13__nv_bfloat16Li128ELi64ELi4ELi1ELi2E --main-loop mma_sync --shape p
 Li128ELi64ELi1ELi4ELi1E --shape decode:16:4096:1
 SHAPES
       grep -E "Duration|Throughput|Registers|Achieved Occupancy|Theoretical Occupancy|Stall|Issued Warp|No Eligible|Block Limit|Executed Ipc|Pipe" "$OUT/ncu.txt" | head -80
+      ;;
+    ws)
+      # The warp-specialized prefill (the default for head_dim 128 / 256 on Hopper) beside the plain
+      # wgmma grid, whole prefill table each.
+      timeout 300 $BIN/bench_attention_cuda --prefill-only --main-loop wgmma_ws --csv "$OUT/ws.csv" 2>&1 | tee "$OUT/ws_bench.log"
+      timeout 300 $BIN/bench_attention_cuda --prefill-only --main-loop wgmma --csv "$OUT/wgmma_prefill.csv" 2>&1 | tee "$OUT/wgmma_prefill.log"
       ;;
     bench) $BIN/bench_attention_cuda --csv "$OUT/ours.csv" 2>&1 | tee "$OUT/bench.log" | tail -5 ;;
     linear) $BIN/bench_linear_cuda --csv "$OUT/linear.csv" 2>&1 | tee "$OUT/linear.log" | tail -12 ;;

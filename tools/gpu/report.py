@@ -42,11 +42,13 @@ def main():
     print()
     pp = {(r[1], r[3], r[5], r[6]): num(r[8]) for r in peer if r[0] == "peer_prefill"}
     print("Prefill, 16k tokens total, bf16, TFLOP/s (4·B·H·N²·D, halved if causal)\n")
-    # eft = the automatic main loop (wgmma on Hopper); eft mma.sync = the same shape forced onto
-    # the sm_80 main loop in the same run (the switch, side by side).
+    # eft = the automatic main loop (on Hopper: warp-specialized wgmma for D 128 / 256, plain wgmma
+    # for D 64); eft wgmma / eft mma.sync = the same shape forced onto the plain wgmma grid / the
+    # sm_80 main loop in the same run (the switches, side by side; – where it is the automatic one).
     mma = {tuple(r[1:6]): num(r[7]) for r in ours if r[0] == "prefill_mma_sync"}
-    print("| D / H | N | causal | eft | eft mma.sync | torch FA2 | cuDNN | eft / FA2 | eft / cuDNN |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    wg = {tuple(r[1:6]): num(r[7]) for r in ours if r[0] == "prefill_wgmma"}
+    print("| D / H | N | causal | eft | eft wgmma | eft mma.sync | torch FA2 | cuDNN | eft / FA2 | eft / cuDNN |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in ours:
         if r[0] != "prefill":
             continue
@@ -54,7 +56,9 @@ def main():
         fa, cu = pp.get((D, N, c, "flash"), float("nan")), pp.get((D, N, c, "cudnn"), float("nan"))
         t = num(tf)
         m = mma.get((D, H, N, B, c), float("nan"))
-        print(f"| {D} / {H} | {N} | {'yes' if c == '1' else 'no'} | {t:.0f} | {m:.0f} | {fa:.0f} | {cu:.0f} | "
+        wv = wg.get((D, H, N, B, c))
+        w_txt = f"{wv:.0f}" if wv is not None else "–"
+        print(f"| {D} / {H} | {N} | {'yes' if c == '1' else 'no'} | {t:.0f} | {w_txt} | {m:.0f} | {fa:.0f} | {cu:.0f} | "
               f"{ratio(t, fa)} | {ratio(t, cu)} |")
     pd = {(r[1], r[2], r[3]): num(r[5]) for r in peer if r[0] == "peer_decode"}
     print("\nDecode, 1 query token, GQA 32/8, D=128, bf16, GB/s of K+V read (fraction of copy bandwidth)\n")

@@ -41,6 +41,7 @@ struct FwdParams {
   float* part_o = nullptr;     // [q_tokens, q_heads, kv_splits, D] normalized partial outputs
   float* part_lse = nullptr;   // [q_tokens, q_heads, kv_splits] natural-log partial LSE (-inf: empty)
   int32_t persistent_ctas = 0; // persistent instantiations: CTAs launched, each looping over work items
+  int32_t* item_counter = nullptr;  // warp-specialized loop: the tile scheduler's counter (zeroed per call)
 };
 
 // Most KV splits one call may use (the merge kernel keeps one weight per split in shared memory).
@@ -56,7 +57,7 @@ struct FwdConfig {
   bool decode;      // warps split keys (decode) rather than rows (prefill)
   int threads;
   size_t smem_bytes;
-  bool persistent = false;  // a grid of persistent_ctas CTAs walks the work items (see fwd_sm90.cu)
+  bool persistent = false;  // a grid of persistent_ctas CTAs walks the work items (fwd_sm90_ws.cu)
 };
 
 // The table of instantiations; index = config id used by launch_fwd.
@@ -73,7 +74,11 @@ cudaError_t launch_fwd(int config, const FwdParams& p, int n_seqs, cudaStream_t 
 // instantiations (config ids index it) and launch, same grid and parameters as launch_fwd.
 const FwdConfig* fwd_sm90_configs(int* count);
 cudaError_t launch_fwd_sm90(int config, const FwdParams& p, int n_seqs, cudaStream_t stream);
-int fwd_sm90_ctas_per_sm(int config);  // as fwd_ctas_per_sm, for the Hopper table
+
+// The warp-specialized Hopper main loop (fwd_sm90_ws.cu): persistent grid of p.persistent_ctas.
+const FwdConfig* fwd_sm90_ws_configs(int* count);
+cudaError_t launch_fwd_sm90_ws(int config, const FwdParams& p, cudaStream_t stream);
+int fwd_sm90_ws_ctas_per_sm(int config);
 
 // Merges kv_splits partials per (token, head) into o (o_dtype) and lse. early_launch (compute
 // capability >= 9.0): launched as a programmatic dependent of the attention kernel before it.

@@ -30,55 +30,14 @@
 
 #include "attention/cuda/fwd_common.cuh"
 #include "attention/cuda/kernel_table.h"
+#include "attention/cuda/sm90_common.cuh"
 #include "attention/cuda/sm90_selftest.h"
-#include "attention/cuda/wgmma_ops.cuh"
 
-#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
-#define EFT_WGMMA_BODY 1
-#endif
 
 namespace eft::cuda::detail {
 namespace {
 
-// ---- 128-byte-swizzled tiles and their descriptors ---------------------------------------------
-// Byte offset of 16-byte chunk `ch` (0 .. D/8-1) of row r in a tile of `rows` rows stored as
-// column blocks of 64 elements: block ch / 8 holds [rows][128 B], chunk ch % 8 swizzled by r % 8.
-__device__ __forceinline__ uint32_t sw128_offset(int rows, int r, int ch) {
-  return uint32_t((ch >> 3) * rows * 128 + r * 128 + (((ch & 7) ^ (r & 7)) << 4));
-}
-// wgmma shared-memory descriptor (layout type 1 = 128-byte swizzle): start address, leading and
-// stride byte offsets, all in 16-byte units. K-major operands (Q, K): SBO = 1024 (the next 8
-// rows), LBO unused. MN-major V: LBO = the next 64-column block, SBO = the next 8 keys.
-__device__ __forceinline__ uint64_t sw128_desc(uint32_t addr, uint32_t lbo, uint32_t sbo) {
-  return uint64_t((addr & 0x3FFFF) >> 4) | (uint64_t((lbo >> 4) & 0x3FFF) << 16) |
-         (uint64_t((sbo >> 4) & 0x3FFF) << 32) | (uint64_t(1) << 62);
-}
-__device__ __forceinline__ void fence_async_shared() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
-__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
-__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
-template <int N>
-__device__ __forceinline__ void wgmma_wait() { asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory"); }
-// Pins registers written by an async wgmma after the wait (see the header comment).
-template <int N>
-__device__ __forceinline__ void reg_fence(float* r) {
-#pragma unroll
-  for (int i = 0; i < N; ++i) asm volatile("" : "+f"(r[i])::"memory");
-}
-
-// S (+)= A[64 x 16] B^T with both from shared memory; N = 64 or 128 keys.
-template <typename T, int N>
-__device__ __forceinline__ void mma_ss(float* d, uint64_t da, uint64_t db, int scale_d) {
-  if constexpr (N == 128) Wgmma<T>::template wgmma_ss_n128<0>(d, da, db, scale_d);
-  else Wgmma<T>::template wgmma_ss_n64<0>(d, da, db, scale_d);
-}
-// O (+)= P[64 x 16] (registers) V[16 x N] (shared, MN-major); N = 64 or 128 columns.
-template <typename T, int N>
-__device__ __forceinline__ void mma_rs(float* d, const uint32_t (&a)[4], uint64_t db, int scale_d) {
-  if constexpr (N == 128) Wgmma<T>::template wgmma_rs_n128<1>(d, a, db, scale_d);
-  else Wgmma<T>::template wgmma_rs_n64<1>(d, a, db, scale_d);
-}
-
-template <typename T, int D, int BN, int NWG, int MinCtas, bool Persist>
+template <typename T, int D, int BN, int NWG, int MinCtas>
 struct Sm90Tile {
   static constexpr int kWarps = 4 * NWG, kThreads = kWarps * 32, kBM = 64 * NWG;  // NWG warpgroups
   static constexpr int kChunks = D / 8;                               // 16-byte chunks per row
@@ -86,8 +45,7 @@ struct Sm90Tile {
   static constexpr uint32_t kTileBytes = uint32_t(BN) * D * sizeof(T);  // one K or V tile [BN][D]
   // K in 2 stages, V in 3: V of tile j is read one iteration later than K (see the kernel).
   static constexpr int kKStages = 2, kVStages = 3;
-  static constexpr int kQBufs = Persist ? 2 : 1;  // persistent: the next item's Q loads early
-  static constexpr size_t kSmem = kQBufs * kQBytes + size_t(kKStages + kVStages) * kTileBytes + 1024;  // + align
+  static constexpr size_t kSmem = kQBytes + size_t(kKStages + kVStages) * kTileBytes + 1024;  // + align
   static constexpr int kPvN = D < 128 ? D : 128;                      // columns per PV wgmma
   static_assert(BN == 64 || BN == 128, "wgmma N of the S product");
   static_assert(D % 64 == 0, "whole 128-byte swizzle column blocks");
@@ -100,50 +58,34 @@ struct Sm90Tile {
 // barrier per iteration: after it, every thread has finished iteration i-1, so the stages the
 // loads of tile i+1 overwrite (K_{i-1}, V_{i-2}) are free.
 //
-// Persistent instantiations launch persistent_ctas CTAs that each walk the work items (query
-// tile, head, sequence) item = blockIdx.x, + gridDim.x, ...: the stream of tiles runs on across
-// items, the last tile of one item prefetching the next item's Q (into the second Q buffer) and
-// first K/V tile, so short items (short or causal sequences, narrow windows) do not leave the SM
-// idle through each CTA's prologue and epilogue.
-template <typename T, int D, int BN, int NWG, int MinCtas, bool Persist>
+// One CTA per work item (query tile, head, sequence). The warp-specialized loop (fwd_sm90_ws.cu)
+// is the persistent form that runs on into the next item; a persistent form of this loop (v6e in
+// docs/cuda_attention.md) measured slower than this plain grid and was removed.
+template <typename T, int D, int BN, int NWG, int MinCtas>
 __global__ void __launch_bounds__(NWG * 128, MinCtas) fwd_sm90_kernel(const __grid_constant__ FwdParams p) {
 #ifdef EFT_WGMMA_BODY
-  using C = Sm90Tile<T, D, BN, NWG, MinCtas, Persist>;
+  using C = Sm90Tile<T, D, BN, NWG, MinCtas>;
   constexpr int BM = C::kBM, NT = BN / 8, DT = D / 8, CH = C::kChunks;
   extern __shared__ __align__(1024) unsigned char smem_raw[];
-  const uint32_t sQ = (smem_addr(smem_raw) + 1023u) & ~1023u;  // [QBufs][D/64][BM][128 B]
-  const uint32_t sK = sQ + C::kQBufs * C::kQBytes;              // [2][D/64][BN][128 B]
+  const uint32_t sQ = (smem_addr(smem_raw) + 1023u) & ~1023u;  // [D/64][BM][128 B]
+  const uint32_t sK = sQ + C::kQBytes;                          // [2][D/64][BN][128 B]
   const uint32_t sV = sK + C::kKStages * C::kTileBytes;         // [3][D/64][BN][128 B]
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2;
-  const int n_items = p.q_tiles * p.kv_splits * p.kv_heads * p.head_chunks * p.batch.n_seqs;
-  int item = blockIdx.x;
-  // Next item with rows, from `item` on (persistent); the grid's own item otherwise.
-  auto find_item = [&](CtaWork& cw) {
-    if constexpr (!Persist) {
-      return cw.init(p, BN);
-    } else {
-      for (; item < n_items; item += gridDim.x)
-        if (cw.init_item(p, BN, item)) return true;
-      return false;
-    }
-  };
-  // K/V row addressing, once per item (the tile loads do no metadata reads). On the plain grid the
-  // sequence is blockIdx.z, so its one global read (kv_start or the block-table row) is issued
-  // beside CtaWork's reads of the batch metadata rather than after them: one round trip less
-  // before the first tile's copies can start.
-  KvRows kv_rows(p.kv, p.block_shift, Persist ? 0 : int(blockIdx.z));
+  // K/V row addressing, once per CTA (the tile loads do no metadata reads). Its one global read
+  // (kv_start or the block-table row of sequence blockIdx.z) is issued beside CtaWork's reads of
+  // the batch metadata rather than after them: one round trip less before the first copies.
+  const KvRows kv_rows(p.kv, p.block_shift, int(blockIdx.z));
   CtaWork w;
-  if (!find_item(w)) return;
-  if constexpr (Persist) kv_rows = KvRows(p.kv, p.block_shift, w.seq);
+  if (!w.init(p, BN)) return;
 
   const T* gq = static_cast<const T*>(p.q);
-  auto load_q = [&](const CtaWork& cw, int qb) {
+  auto load_q = [&](const CtaWork& cw) {
     for (int c = tid; c < BM * CH; c += C::kThreads) {
       const int r = c / CH, ch = c % CH;
       const bool ok = r < cw.n_tok;
       const T* src = ok ? gq + int64_t(cw.q0 + cw.tok0 + r) * p.q_stride + int64_t(cw.head0) * D + ch * 8 : gq;
-      cp_async16(sQ + qb * C::kQBytes + sw128_offset(BM, r, ch), src, ok);
+      cp_async16(sQ + sw128_offset(BM, r, ch), src, ok);
     }
   };
 
@@ -157,7 +99,7 @@ __global__ void __launch_bounds__(NWG * 128, MinCtas) fwd_sm90_kernel(const __gr
   const T* gk = static_cast<const T*>(p.k);
   const T* gv = static_cast<const T*>(p.v);
   const bool contiguous = p.kv.layout == KvLayout::contiguous;
-  // Tile j of item cw as the i-th tile of the stream (rows: the item's KvRows). K and V of a row
+  // Tile j of item cw as the i-th tile of the CTA's stream (rows: its KvRows). K and V of a row
   // share one address computation; one cp.async group per tile (splitting K and V into two groups,
   // so that a step waits for K only, measured no faster, H200 2026-11-28).
   auto load_kv = [&](const CtaWork& cw, const KvRows& rows, int j, int i) {
@@ -211,33 +153,12 @@ __global__ void __launch_bounds__(NWG * 128, MinCtas) fwd_sm90_kernel(const __gr
   const int row0 = warp * 16;
   const uint64_t q_desc0 = sw128_desc(sQ + uint32_t(wg) * 64 * 128, 16, 1024);  // this warpgroup's 64 rows of Q
   const uint64_t k_desc0 = sw128_desc(sK, 16, 1024);
-  int qb = 0;  // Q buffer of the current item
-  load_q(w, qb);
+  load_q(w);
   TileState st = TileState::full;  // of tile j
   int j = w.next_tile(p, w.kt_begin, BN, st);
   if (j < w.kt_end) load_kv(w, kv_rows, j, 0);
   cp_async_commit();
-  int i = 0;  // position of tile j in this CTA's stream of tiles (over all its items)
-
-  CtaWork wn;                 // the next item, once prefetched
-  KvRows kv_rows_next = kv_rows;
-  bool prefetched = false, have_next = false;
-  int j_next = 0;
-  TileState st_next_item = TileState::full;
-  // Looks up the next item and issues its Q and first K/V tile (as stream tile i_load).
-  auto prefetch_next = [&](int i_load) {
-    prefetched = true;
-    if constexpr (Persist) {
-      item += gridDim.x;
-      have_next = find_item(wn);
-      if (have_next) {
-        kv_rows_next = KvRows(p.kv, p.block_shift, wn.seq);
-        load_q(wn, qb ^ 1);
-        j_next = wn.next_tile(p, wn.kt_begin, BN, st_next_item);
-        if (j_next < wn.kt_end) load_kv(wn, kv_rows_next, j_next, i_load);
-      }
-    }
-  };
+  int i = 0;  // position of tile j in this CTA's stream of tiles
 
   // One iteration; WithPv is false only for an item's first tile (no P V before it). A
   // compile-time flag rather than a branch around the MMAs: a run-time branch between wgmmas
@@ -249,12 +170,11 @@ __global__ void __launch_bounds__(NWG * 128, MinCtas) fwd_sm90_kernel(const __gr
     TileState st_next = TileState::full;
     const int jn = w.next_tile(p, j + 1, BN, st_next);
     if (jn < w.kt_end) load_kv(w, kv_rows, jn, i + 1);
-    else prefetch_next(i + 1);
     cp_async_commit();
 
     // S = Q K^T: D/16 k-steps; within a 64-column block a k-step is 32 bytes further along the
     // (swizzled) rows, the hardware applying the swizzle to the final address.
-    const uint64_t dq = q_desc0 + qb * (C::kQBytes >> 4);
+    const uint64_t dq = q_desc0;
     const uint64_t dk = k_desc0 + (i % C::kKStages) * (C::kTileBytes >> 4);
     wgmma_fence();
 #pragma unroll
@@ -276,49 +196,26 @@ __global__ void __launch_bounds__(NWG * 128, MinCtas) fwd_sm90_kernel(const __gr
     wgmma_wait<0>();  // O and the registers of P_{i-1} are free again
     reg_fence<DT * 4>(&o[0][0][0]);
     rescale_rows(o, alpha);
-#pragma unroll
-    for (int ks = 0; ks < BN / 16; ++ks) {
-      pa[ks][0] = pack2<T>(s[0][2 * ks][0], s[0][2 * ks][1]);
-      pa[ks][1] = pack2<T>(s[0][2 * ks][2], s[0][2 * ks][3]);
-      pa[ks][2] = pack2<T>(s[0][2 * ks + 1][0], s[0][2 * ks + 1][1]);
-      pa[ks][3] = pack2<T>(s[0][2 * ks + 1][2], s[0][2 * ks + 1][3]);
-    }
+    pack_p<T, BN>(s, pa);
     j = jn;
     st = st_next;
     ++i;
   };
 
-  for (;;) {
 #pragma unroll
-    for (int dt = 0; dt < DT; ++dt) o[0][dt][0] = o[0][dt][1] = o[0][dt][2] = o[0][dt][3] = 0.f;
-    row_m[0][0] = row_m[0][1] = -INFINITY;
-    row_l[0][0] = row_l[0][1] = 0.f;
-    prefetched = have_next = false;
-    const int i_first = i;
-    if (j < w.kt_end) step(std::false_type{});
-    while (j < w.kt_end) step(std::true_type{});
-    if (i > i_first) {  // the item's last tile's P V
-      wgmma_fence();
-      issue_pv(i - 1);
-      wgmma_commit();
-      wgmma_wait<0>();
-      reg_fence<DT * 4>(&o[0][0][0]);
-    }
-    if (!prefetched) {
-      // An item without tiles (fully masked): no step looked ahead. Wait until every warp is past
-      // the previous item's last step, whose Q buffer the prefetch overwrites.
-      __syncthreads();
-      prefetch_next(i);
-      cp_async_commit();
-    }
-    store_rows(p, w, row0, o, row_m, row_l);
-    if (!have_next) break;
-    w = wn;
-    kv_rows = kv_rows_next;
-    j = j_next;
-    st = st_next_item;
-    qb ^= 1;
+  for (int dt = 0; dt < DT; ++dt) o[0][dt][0] = o[0][dt][1] = o[0][dt][2] = o[0][dt][3] = 0.f;
+  row_m[0][0] = row_m[0][1] = -INFINITY;
+  row_l[0][0] = row_l[0][1] = 0.f;
+  if (j < w.kt_end) step(std::false_type{});
+  while (j < w.kt_end) step(std::true_type{});
+  if (i > 0) {  // the last tile's P V
+    wgmma_fence();
+    issue_pv(i - 1);
+    wgmma_commit();
+    wgmma_wait<0>();
+    reg_fence<DT * 4>(&o[0][0][0]);
   }
+  store_rows(p, w, row0, o, row_m, row_l);
   cp_async_wait<0>();
 #else
   (void)p;
@@ -387,44 +284,32 @@ cudaError_t launch_selftest(const void* a, const void* b, float* c, uint32_t lbo
 }
 
 // ---- the table of instantiations ------------------------------------------------------------------
-template <typename T, int D, int BN, int NWG, int MinCtas, bool Persist>
+template <typename T, int D, int BN, int NWG, int MinCtas>
 constexpr KernelEntry entry(DType dt) {
-  using C = Sm90Tile<T, D, BN, NWG, MinCtas, Persist>;
-  return KernelEntry{FwdConfig{D, dt, C::kBM, BN, C::kWarps, false, C::kThreads, C::kSmem, Persist},
-                     &fwd_sm90_kernel<T, D, BN, NWG, MinCtas, Persist>};
+  using C = Sm90Tile<T, D, BN, NWG, MinCtas>;
+  return KernelEntry{FwdConfig{D, dt, C::kBM, BN, C::kWarps, false, C::kThreads, C::kSmem, false},
+                     &fwd_sm90_kernel<T, D, BN, NWG, MinCtas>};
 }
 
 using bf = __nv_bfloat16;
 using hf = __half;
-// Per head_dim the first entry is the default: <dtype, D, BN, warpgroups, CTAs per SM, persistent>.
+// Per head_dim the first entry is the default: <dtype, D, BN, warpgroups, CTAs per SM>.
 // D = 64 runs BN = 64 with two CTAs per SM (128 registers a thread; a little spills): one CTA's
 // prologue and epilogue overlap the other's main loop, +4-25 % over BN = 128 with one CTA (H200,
-// 2026-11-28), which stays as block_n = 128. The persistent variants (AttentionPlanOptions::
-// persistent) measured 2-10 % slower than the plain grid on non-causal shapes and up to 40 %
-// slower on causal ones (static round-robin items: the heavy diagonal tiles end up unbalanced),
-// so the plain grid is the default; D = 256 has none (a second Q buffer does not fit next to its
-// 64 + 64 + 96 KB of Q, K and V stages).
+// 2026-11-28), which stays as block_n = 128.
 const KernelEntry kEntries[] = {
-    entry<bf, 64, 64, 2, 2, false>(DType::bf16),   entry<hf, 64, 64, 2, 2, false>(DType::f16),
-    entry<bf, 128, 128, 2, 1, false>(DType::bf16), entry<hf, 128, 128, 2, 1, false>(DType::f16),
-    entry<bf, 256, 64, 2, 1, false>(DType::bf16),  entry<hf, 256, 64, 2, 1, false>(DType::f16),
-    entry<bf, 64, 128, 2, 1, false>(DType::bf16),  entry<hf, 64, 128, 2, 1, false>(DType::f16),
-    entry<bf, 64, 128, 2, 1, true>(DType::bf16),   entry<hf, 64, 128, 2, 1, true>(DType::f16),
-    entry<bf, 128, 128, 2, 1, true>(DType::bf16),  entry<hf, 128, 128, 2, 1, true>(DType::f16),
+    entry<bf, 64, 64, 2, 2>(DType::bf16),   entry<hf, 64, 64, 2, 2>(DType::f16),
+    entry<bf, 128, 128, 2, 1>(DType::bf16), entry<hf, 128, 128, 2, 1>(DType::f16),
+    entry<bf, 256, 64, 2, 1>(DType::bf16),  entry<hf, 256, 64, 2, 1>(DType::f16),
+    entry<bf, 64, 128, 2, 1>(DType::bf16),  entry<hf, 64, 128, 2, 1>(DType::f16),
 };
 KernelTable g_table(kEntries);
 
 }  // namespace
 
 const FwdConfig* fwd_sm90_configs(int* count) { return g_table.configs(count); }
-int fwd_sm90_ctas_per_sm(int config) { return g_table.ctas_per_sm(config); }
 cudaError_t launch_fwd_sm90(int config, const FwdParams& p, int n_seqs, cudaStream_t stream) {
-  int n = 0;
-  const FwdConfig* cfg = g_table.configs(&n);
-  if (config < 0 || config >= n) return cudaErrorInvalidValue;
-  const dim3 grid = cfg[config].persistent ? dim3(unsigned(p.persistent_ctas))
-                                           : dim3(unsigned(p.q_tiles * p.kv_splits),
-                                                  unsigned(p.kv_heads * p.head_chunks), unsigned(n_seqs));
+  const dim3 grid(unsigned(p.q_tiles * p.kv_splits), unsigned(p.kv_heads * p.head_chunks), unsigned(n_seqs));
   return g_table.launch(config, grid, p, stream);
 }
 

@@ -39,27 +39,23 @@ bool wgmma_usable() {
 }
 
 const FwdConfig* main_loop_configs(MainLoop m, int* n) {
+  if (m == MainLoop::wgmma_ws) return detail::fwd_sm90_ws_configs(n);
   return m == MainLoop::wgmma ? detail::fwd_sm90_configs(n) : detail::fwd_configs(n);
 }
+
+constexpr size_t kCounterBytes = 256;  // the warp-specialized loop's tile counter, after the partials
 
 // Picks the instantiation for (head_dim, dtype, kernel) in the main loop's table. Decode prefers
 // the smallest row block that holds q_len * group rows (less wasted tensor-core work), else the
 // largest.
-int pick_config(MainLoop m, int head_dim, DType dt, bool decode, int rows_wanted, int block_n, bool persistent) {
+int pick_config(MainLoop m, int head_dim, DType dt, bool decode, int rows_wanted, int block_n) {
   int n = 0;
   const FwdConfig* cfg = main_loop_configs(m, &n);
-  // Persistent where such an instantiation exists for the shape, else the plain grid.
-  bool any_persistent = false;
-  for (int i = 0; i < n; ++i)
-    any_persistent |= cfg[i].persistent && cfg[i].head_dim == head_dim && cfg[i].dtype == dt &&
-                      cfg[i].decode == decode && (block_n == 0 || cfg[i].block_n == block_n);
-  const bool want_persistent = persistent && any_persistent;
   int best = -1;
   for (int i = 0; i < n; ++i) {
     const FwdConfig& c = cfg[i];
     if (c.head_dim != head_dim || c.dtype != dt || c.decode != decode) continue;
     if (block_n > 0 && c.block_n != block_n) continue;
-    if (c.persistent != want_persistent) continue;
     if (best < 0) { best = i; continue; }
     const FwdConfig& b = cfg[best];
     const bool c_fits = c.block_m >= rows_wanted, b_fits = b.block_m >= rows_wanted;
@@ -102,17 +98,28 @@ AttentionPlan plan_attention(const AttentionParams& p, const AttentionArgs& a, c
   const bool decode = opt.kernel == AttnKernel::decode ||
                       (opt.kernel == AttnKernel::automatic && plan.max_q_len <= kDecodeMaxQ);
   plan.kernel = decode ? AttnKernel::decode : AttnKernel::prefill;
-  check(opt.main_loop != MainLoop::wgmma || !decode,
-        "main_loop wgmma is a prefill main loop; the decode kernel (q_len <= 8) uses mma_sync");
-  check(opt.main_loop != MainLoop::wgmma || wgmma_usable(),
-        "main_loop wgmma needs a compute capability 9.0 GPU and eft built for sm_90a (CMAKE_CUDA_ARCHITECTURES "
-        "containing 90a); this device/build has {}",
+  const bool hopper_loop = opt.main_loop == MainLoop::wgmma || opt.main_loop == MainLoop::wgmma_ws;
+  check(!hopper_loop || !decode,
+        "main_loop wgmma / wgmma_ws are prefill main loops; the decode kernel (q_len <= 8) uses mma_sync");
+  check(!hopper_loop || wgmma_usable(),
+        "main_loop wgmma / wgmma_ws need a compute capability 9.0 GPU and eft built for sm_90a "
+        "(CMAKE_CUDA_ARCHITECTURES containing 90a); this device/build has {}",
         sm_count() > 0 ? device_name() : std::string("no CUDA device"));
-  plan.main_loop = !decode && opt.main_loop != MainLoop::mma_sync && wgmma_usable() ? MainLoop::wgmma : MainLoop::mma_sync;
   const int group = p.q_heads / p.kv_heads;
   const int max_q = std::max(plan.max_q_len, 1);
-  plan.config = pick_config(plan.main_loop, p.head_dim, a.q_dtype, decode, max_q * group, opt.block_n,
-                            opt.persistent);
+  if (opt.main_loop != MainLoop::automatic) {
+    plan.main_loop = opt.main_loop;
+  } else if (decode || !wgmma_usable()) {
+    plan.main_loop = MainLoop::mma_sync;
+  } else {
+    // Hopper prefill: the warp-specialized loop for head_dim 128 and 256 (1.0-1.2x the plain
+    // wgmma grid on an H200, bench/RESULTS.md 2026-11-28); head_dim 64 keeps the plain grid, whose
+    // two CTAs per SM of 64-key tiles measured faster than the one warp-specialized CTA.
+    const bool ws =
+        p.head_dim >= 128 && pick_config(MainLoop::wgmma_ws, p.head_dim, a.q_dtype, false, max_q * group, opt.block_n) >= 0;
+    plan.main_loop = ws ? MainLoop::wgmma_ws : MainLoop::wgmma;
+  }
+  plan.config = pick_config(plan.main_loop, p.head_dim, a.q_dtype, decode, max_q * group, opt.block_n);
   check(plan.config >= 0, "no CUDA attention kernel for head_dim {} dtype {}{}", p.head_dim, dtype_name(a.q_dtype),
         opt.block_n > 0 ? fmt::format(" and block_n {}", opt.block_n) : std::string());
   int n_cfg = 0;
@@ -186,7 +193,7 @@ AttentionPlan plan_attention(const AttentionParams& p, const AttentionArgs& a, c
   if (cfg.persistent) {
     // One wave: as many CTAs as fit at once (the occupancy the device reports), at most one per item.
     const int sms = detail::planning_sms(opt.sm_count);
-    int per_sm = sm_count() > 0 ? detail::fwd_sm90_ctas_per_sm(plan.config) : 0;
+    int per_sm = sm_count() <= 0 ? 0 : detail::fwd_sm90_ws_ctas_per_sm(plan.config);  // the only persistent loop
     if (per_sm <= 0) per_sm = 1;
     check(plan.ctas < (int64_t(1) << 31), "too many work items for the persistent prefill ({})", plan.ctas);
     plan.ctas = std::min<int64_t>(plan.ctas, int64_t(sms) * per_sm);
@@ -200,6 +207,7 @@ AttentionPlan plan_attention(const AttentionParams& p, const AttentionArgs& a, c
     const size_t parts = size_t(plan.q_tokens) * p.q_heads * plan.kv_splits;
     plan.workspace_bytes = align_up(parts * p.head_dim * sizeof(float), 256) + align_up(parts * sizeof(float), 256);
   }
+  if (plan.main_loop == MainLoop::wgmma_ws) plan.workspace_bytes += kCounterBytes;
   return plan;
 }
 
@@ -254,8 +262,19 @@ void attention(const AttentionParams& p, const AttentionArgs& a, const Attention
     f.part_o = static_cast<float*>(ws.data);
     f.part_lse = reinterpret_cast<float*>(static_cast<char*>(ws.data) + align_up(parts * p.head_dim * sizeof(float), 256));
   }
-  cudaError_t e = plan.main_loop == MainLoop::wgmma ? detail::launch_fwd_sm90(plan.config, f, plan.n_seqs, stream)
-                                                    : detail::launch_fwd(plan.config, f, plan.n_seqs, stream);
+  cudaError_t e = cudaSuccess;
+  if (plan.main_loop == MainLoop::wgmma_ws) {
+    // The tile scheduler's counter: the last kCounterBytes of the workspace, zeroed on the stream
+    // (a memset node when captured), so every call and every graph replay starts from item 0.
+    f.item_counter = reinterpret_cast<int32_t*>(static_cast<char*>(ws.data) + plan.workspace_bytes - kCounterBytes);
+    e = cudaMemsetAsync(f.item_counter, 0, sizeof(int32_t), stream);
+    check(e == cudaSuccess, "CUDA attention: zeroing the tile counter failed: {}", cudaGetErrorString(e));
+    e = detail::launch_fwd_sm90_ws(plan.config, f, stream);
+  } else if (plan.main_loop == MainLoop::wgmma) {
+    e = detail::launch_fwd_sm90(plan.config, f, plan.n_seqs, stream);
+  } else {
+    e = detail::launch_fwd(plan.config, f, plan.n_seqs, stream);
+  }
   check(e == cudaSuccess, "CUDA attention kernel launch failed: {}", cudaGetErrorString(e));
   if (plan.kv_splits > 1) {
     e = detail::launch_merge(f, plan.q_tokens, p.head_dim, compute_capability() >= 90, stream);

@@ -1,0 +1,335 @@
+// Warp-specialized Hopper prefill (sm_90a), the FlashAttention-3 structure: a persistent grid of
+// one CTA per SM, each CTA three warpgroups:
+//   producer  (warps 0-3, 56 registers): asks the tile scheduler for work items and copies Q, K
+//             and V into shared-memory stages with cp.async (paged block tables and ragged ends
+//             need per-row addressing), each stage's copies completing on an mbarrier;
+//   consumers (warps 4-11, 224 registers): 64 query rows each, S = Q K^T and O += P V on wgmma
+//             with the same intra-warpgroup overlap as fwd_sm90.cu (QK^T of tile i issued with
+//             P V of tile i-1, the softmax of tile i under the latter), releasing each stage on
+//             an mbarrier as soon as its last reader is done.
+// No CTA-wide barrier inside the loop: the producer runs ahead into the next work item while the
+// consumers finish the current one (its last P V and the epilogue), which is where the plain grid
+// (fwd_sm90.cu) loses its time on short sequences and narrow windows: per CTA, a prologue of
+// metadata and first loads (~4700 cycles at D = 128 on an H200) and the pipeline's fill and drain.
+//
+// Tile scheduler: work items are numbered by CtaWork::init_item (query
+// tiles of a head heaviest first, then heads, then sequences); CTA b takes item b first, then the
+// next free one from an atomic counter in the workspace, which attention() zeroes before each
+// launch — so the heavy diagonal items of causal masks are not dealt out round-robin.
+//
+// Ping-pong (kPingPong): the consumer warpgroups alternate issuing their MMAs through two named
+// barriers, so their softmaxes interleave with each other's matrix products.
+//
+// Stage protocol (parities: a barrier's n-th completion has parity n & 1; a producer's first wait
+// on an empty stage passes because parity 1 counts as complete before any):
+//   *_full  : 128 arrivals, one per producer thread, each when that thread's copies have landed
+//             (cp.async.mbarrier.arrive.noinc);
+//   *_empty : 8 arrivals, lane 0 of each consumer warp once its warpgroup's wgmma reading the stage
+//             has completed;
+//   item    : the producer's thread 0 publishes the next item in a two-slot ring (item_full, one
+//             arrival); every warp's lane 0 releases the slot after reading it (item_empty, 12).
+// cp.async writes are generic-proxy writes and wgmma reads through the async proxy: a consumer
+// executes fence.proxy.async after its wait on a full barrier, before the wgmma that reads it.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cmath>
+#include <cstdint>
+#include <type_traits>
+
+#include "attention/cuda/fwd_common.cuh"
+#include "attention/cuda/kernel_table.h"
+#include "attention/cuda/sm90_common.cuh"
+
+namespace eft::cuda::detail {
+namespace {
+
+// The two consumer warpgroups take turns issuing their MMAs (FA3's ping-pong): warpgroup w waits
+// on named barrier kTurn + w before its QK^T (and P V) of a tile and hands the turn over after, so
+// one warpgroup's softmax runs while the other's MMAs occupy the tensor cores. A switch for A/B.
+constexpr bool kPingPong = true;
+constexpr int kTurn = 1;  // named barriers kTurn, kTurn + 1 (0 is __syncthreads)
+constexpr int kProducerRegs = 40, kConsumerRegs = 232;  // 128 * 40 + 256 * 232 <= 65536
+
+template <typename T, int D, int BN>
+struct WsTile {
+  static constexpr int kBM = 128, kThreads = 384, kProducerThreads = 128;
+  static constexpr uint32_t kQBytes = uint32_t(kBM) * D * sizeof(T);
+  static constexpr uint32_t kTileBytes = uint32_t(BN) * D * sizeof(T);
+  static constexpr int kQBufs = D <= 128 ? 2 : 1;  // D = 256: a second Q buffer does not fit
+  static constexpr int kStages = 2;                // K and V each
+  static constexpr int kPvN = D < 128 ? D : 128;   // columns per P V wgmma
+  // Barriers (8 bytes each): q_full[2] q_empty[2] k_full[2] k_empty[2] v_full[2] v_empty[2]
+  // item_full[2] item_empty[2], then the two item slots (int32).
+  static constexpr uint32_t kBarBytes = 16 * 8 + 2 * 4;
+  static constexpr uint32_t kTilesBytes = kQBufs * kQBytes + 2 * kStages * kTileBytes;
+  static constexpr size_t kSmem = kTilesBytes + kBarBytes + 1024;  // + alignment of the tiles
+  static_assert(BN == 64 || BN == 128, "wgmma N of the S product");
+  static_assert(D % 64 == 0, "whole 128-byte swizzle column blocks");
+};
+
+template <typename T, int D, int BN>
+__global__ void __launch_bounds__(384, 1) fwd_sm90_ws_kernel(const __grid_constant__ FwdParams p) {
+#ifdef EFT_WGMMA_BODY
+  using C = WsTile<T, D, BN>;
+  constexpr int BM = C::kBM, NT = BN / 8, DT = D / 8;
+  extern __shared__ __align__(1024) unsigned char smem_raw[];
+  const uint32_t sQ = (smem_addr(smem_raw) + 1023u) & ~1023u;  // [QBufs][D/64][BM][128 B]
+  const uint32_t sK = sQ + C::kQBufs * C::kQBytes;              // [2][D/64][BN][128 B]
+  const uint32_t sV = sK + C::kStages * C::kTileBytes;          // [2][D/64][BN][128 B]
+  const uint32_t bars = sQ + C::kTilesBytes;
+  const uint32_t q_full = bars, q_empty = bars + 16, k_full = bars + 32, k_empty = bars + 48, v_full = bars + 64,
+                 v_empty = bars + 80, item_full = bars + 96, item_empty = bars + 112;
+  // The item slots, as a generic pointer (the producer writes them with ordinary stores).
+  volatile int32_t* item_slot =
+      reinterpret_cast<volatile int32_t*>(smem_raw + (bars + 128 - smem_addr(smem_raw)));
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  if (tid == 0) {
+    for (int s = 0; s < 2; ++s) {
+      mbar_init(q_full + 8 * s, C::kProducerThreads);
+      mbar_init(q_empty + 8 * s, 8);
+      mbar_init(k_full + 8 * s, C::kProducerThreads);
+      mbar_init(k_empty + 8 * s, 8);
+      mbar_init(v_full + 8 * s, C::kProducerThreads);
+      mbar_init(v_empty + 8 * s, 8);
+      mbar_init(item_full + 8 * s, 1);
+      mbar_init(item_empty + 8 * s, 12);
+    }
+    mbar_init_fence();
+  }
+  __syncthreads();
+
+  const int n_items = p.q_tiles * p.kv_splits * p.kv_heads * p.head_chunks * p.batch.n_seqs;
+  // Item number k of this CTA (k = 0, 1, ...): published by the producer's thread 0, read by all.
+  auto read_item = [&](int k) {
+    mbar_wait(item_full + 8 * (k & 1), (k >> 1) & 1);
+    const int item = item_slot[k & 1];
+    __syncwarp();
+    if (lane == 0) mbar_arrive(item_empty + 8 * (k & 1));
+    return item;
+  };
+
+  if (warp < 4) {
+    // ---- producer ---------------------------------------------------------------------------------
+    regs_dec<kProducerRegs>();
+    // Thread t copies 16-byte chunk t % 8 of every 128-byte row segment (one 64-column block) of
+    // rows t / 8 + 16 k: the rows it copies share one swizzle phase, so its shared-memory offsets
+    // differ by compile-time constants, and for contiguous K/V its global addresses by multiples
+    // of the row stride: two or three instructions per copy. (A first version addressed each row
+    // through KvRows and spent ~30 instructions per copy; ncu showed the producer warp issue-bound
+    // and the consumers waiting on K, H200 2026-11-28.)
+    constexpr int kPass = C::kProducerThreads / 8;  // rows per pass: 16
+    static_assert(BM % kPass == 0 && BN % kPass == 0, "whole passes");
+    const int ld_c = tid & 7, ld_r0 = tid >> 3;
+    const uint32_t ld_soff = uint32_t(ld_r0) * 128 + (uint32_t(ld_c ^ (ld_r0 & 7)) << 4);
+    const T* gq = static_cast<const T*>(p.q);
+    const T* gk = static_cast<const T*>(p.k);
+    const T* gv = static_cast<const T*>(p.v);
+    const bool contiguous = p.kv.layout == KvLayout::contiguous;
+    // Copies row `row` (global source `src`, this thread's chunk of column block 0) of a tile of
+    // `Rows` rows to shared row ld_r0 + 16 k of the tile at `dst`; ok = false zero-fills it.
+    auto copy_row = [&](auto rows_c, uint32_t dst, int k, const T* src, bool ok) {
+      constexpr int Rows = decltype(rows_c)::value;
+#pragma unroll
+      for (int cb = 0; cb < D / 64; ++cb)
+        cp_async16(dst + ld_soff + uint32_t(cb * Rows * 128 + k * kPass * 128), src + cb * 64, ok);
+    };
+    auto load_tile = [&](const T* g, uint32_t dst, const CtaWork& w, const KvRows& kv, int j) {
+      const int key0 = j * BN + ld_r0;
+      const int64_t col = int64_t(w.kvh) * D + ld_c * 8;
+      if (contiguous) {
+        const T* src0 = g + (kv.base + key0) * p.kv_stride + col;
+        const int64_t step = int64_t(kPass) * p.kv_stride;
+#pragma unroll
+        for (int k = 0; k < BN / kPass; ++k) {
+          const bool ok = key0 + k * kPass < w.kv_len;
+          copy_row(std::integral_constant<int, BN>{}, dst, k, ok ? src0 + k * step : g, ok);
+        }
+      } else {
+#pragma unroll
+        for (int k = 0; k < BN / kPass; ++k) {
+          const int key = key0 + k * kPass;
+          const bool ok = key < w.kv_len;
+          copy_row(std::integral_constant<int, BN>{}, dst, k, ok ? g + kv(key) * p.kv_stride + col : g, ok);
+        }
+      }
+    };
+    int next = blockIdx.x;  // thread 0: the item it publishes next
+    int t = 0, kq = 0;      // stream positions: K/V tile, Q buffer use
+    for (int k = 0;; ++k) {
+      if (tid == 0) {
+        mbar_wait(item_empty + 8 * (k & 1), ((k >> 1) & 1) ^ 1);
+        item_slot[k & 1] = next < n_items ? next : n_items;
+        mbar_arrive(item_full + 8 * (k & 1));
+        if (next < n_items) next = gridDim.x + atomicAdd(p.item_counter, 1);
+      }
+      const int item = read_item(k);
+      if (item >= n_items) break;
+      CtaWork w;
+      if (!w.init_item(p, BN, item)) continue;
+      const KvRows kv(p.kv, p.block_shift, w.seq);
+      const int qb = C::kQBufs == 2 ? (kq & 1) : 0, qn = C::kQBufs == 2 ? (kq >> 1) : kq;
+      ++kq;
+      mbar_wait(q_empty + 8 * qb, (qn & 1) ^ 1);
+      {
+        const T* q0 = gq + int64_t(w.q0 + w.tok0 + ld_r0) * p.q_stride + int64_t(w.head0) * D + ld_c * 8;
+#pragma unroll
+        for (int k = 0; k < BM / kPass; ++k) {
+          const bool ok = ld_r0 + k * kPass < w.n_tok;
+          copy_row(std::integral_constant<int, BM>{}, sQ + qb * C::kQBytes, k,
+                   ok ? q0 + int64_t(k * kPass) * p.q_stride : gq, ok);
+        }
+      }
+      cp_async_arrive(q_full + 8 * qb);
+      for (int j = w.next_tile(p, w.kt_begin, BN); j < w.kt_end; j = w.next_tile(p, j + 1, BN), ++t) {
+        const int s = t & 1, n = t >> 1;
+        mbar_wait(k_empty + 8 * s, (n & 1) ^ 1);
+        load_tile(gk, sK + s * C::kTileBytes, w, kv, j);
+        cp_async_arrive(k_full + 8 * s);
+        mbar_wait(v_empty + 8 * s, (n & 1) ^ 1);
+        load_tile(gv, sV + s * C::kTileBytes, w, kv, j);
+        cp_async_arrive(v_full + 8 * s);
+      }
+    }
+    cp_async_wait<0>();  // nothing is in flight when the CTA exits (every copy was consumed anyway)
+    return;
+  }
+
+  // ---- consumers --------------------------------------------------------------------------------
+  regs_inc<kConsumerRegs>();
+  const int cw = warp - 4, wg = cw >> 2;  // consumer warp 0..7, consumer warpgroup 0..1
+  const int row0 = cw * 16;
+  float o[1][DT][4];
+  float s[1][NT][4];
+  uint32_t pa[BN / 16][4];
+  float row_m[1][2], row_l[1][2];
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) s[0][nt][0] = s[0][nt][1] = s[0][nt][2] = s[0][nt][3] = 0.f;
+  const uint64_t q_desc0 = sw128_desc(sQ + uint32_t(wg) * 64 * 128, 16, 1024);
+  const uint64_t k_desc0 = sw128_desc(sK, 16, 1024);
+  const uint64_t v_desc0 = sw128_desc(sV, BN * 128, 1024);
+  auto release = [&](uint32_t bar) {  // this warp is done with a stage
+    __syncwarp();
+    if (lane == 0) mbar_arrive(bar);
+  };
+  auto issue_pv = [&](int tp) {
+    const uint64_t dv = v_desc0 + (tp & 1) * (C::kTileBytes >> 4);
+#pragma unroll
+    for (int ks = 0; ks < BN / 16; ++ks)
+#pragma unroll
+      for (int h = 0; h < D / C::kPvN; ++h) {
+        const uint32_t off = uint32_t(ks) * 16 * 128 + uint32_t(h) * (C::kPvN / 64) * BN * 128;
+        mma_rs<T, C::kPvN>(&o[0][h * (C::kPvN / 8)][0], pa[ks], dv + (off >> 4), 1);
+      }
+  };
+  auto wait_v = [&](int tp) {
+    mbar_wait(v_full + 8 * (tp & 1), (tp >> 1) & 1);
+    fence_async_shared();
+  };
+
+  if (kPingPong && wg == 1) named_arrive(kTurn, 256);  // warpgroup 0 takes the first turn
+  int t = 0, kq = 0;
+  for (int k = 0;; ++k) {
+    const int item = read_item(k);
+    if (item >= n_items) break;
+    CtaWork w;
+    if (!w.init_item(p, BN, item)) continue;
+    const int qb = C::kQBufs == 2 ? (kq & 1) : 0, qn = C::kQBufs == 2 ? (kq >> 1) : kq;
+    ++kq;
+#pragma unroll
+    for (int dt = 0; dt < DT; ++dt) o[0][dt][0] = o[0][dt][1] = o[0][dt][2] = o[0][dt][3] = 0.f;
+    row_m[0][0] = row_m[0][1] = -INFINITY;
+    row_l[0][0] = row_l[0][1] = 0.f;
+    mbar_wait(q_full + 8 * qb, qn & 1);
+    fence_async_shared();
+    const uint64_t dq = q_desc0 + qb * (C::kQBytes >> 4);
+
+    TileState st = TileState::full;
+    int j = w.next_tile(p, w.kt_begin, BN, st);
+    if (j >= w.kt_end) release(q_empty + 8 * qb);  // no tiles: Q is not read
+    const int t_first = t;
+    // One tile; WithPv is false for an item's first tile (no P V before it): a compile-time flag,
+    // as in fwd_sm90.cu (a run-time branch between wgmmas serialises them).
+    auto step = [&](auto with_pv) {
+      mbar_wait(k_full + 8 * (t & 1), (t >> 1) & 1);
+      fence_async_shared();
+      TileState st_next = TileState::full;
+      const int jn = w.next_tile(p, j + 1, BN, st_next);
+      const uint64_t dk = k_desc0 + (t & 1) * (C::kTileBytes >> 4);
+      // V_{t-1} before the first wgmma: a wait loop between the two batches of wgmmas is a
+      // divergent path in which ptxas serializes them (warning C7520).
+      if constexpr (decltype(with_pv)::value) wait_v(t - 1);
+      if constexpr (kPingPong) named_sync(kTurn + wg, 256);
+      wgmma_fence();
+#pragma unroll
+      for (int kk = 0; kk < D / 16; ++kk) {
+        const uint32_t koff = uint32_t(kk % 4) * 32;
+        mma_ss<T, BN>(&s[0][0][0], dq + ((uint32_t(kk / 4) * BM * 128 + koff) >> 4),
+                      dk + ((uint32_t(kk / 4) * BN * 128 + koff) >> 4), kk > 0);
+      }
+      wgmma_commit();
+      if constexpr (decltype(with_pv)::value) issue_pv(t - 1);
+      wgmma_commit();
+      if constexpr (kPingPong) named_arrive(kTurn + (wg ^ 1), 256);  // the other warpgroup's turn
+      wgmma_wait<1>();  // S is ready: K_t (and, after the item's last tile, Q) is free
+      reg_fence<NT * 4>(&s[0][0][0]);
+      release(k_empty + 8 * (t & 1));
+      if (jn >= w.kt_end) release(q_empty + 8 * qb);
+
+      const float sc = softcap_scores(s, p);
+      if (st == TileState::partial) mask_partial(s, p, w, row0, j * BN + (lane & 3) * 2);
+      float alpha[1][2];
+      online_softmax(s, row_m, row_l, alpha, sc);
+      wgmma_wait<0>();  // P_{t-1} V_{t-1} is done: O and pa are free, and so is V_{t-1}
+      reg_fence<DT * 4>(&o[0][0][0]);
+      if constexpr (decltype(with_pv)::value) release(v_empty + 8 * ((t - 1) & 1));
+      rescale_rows(o, alpha);
+      pack_p<T, BN>(s, pa);
+      j = jn;
+      st = st_next;
+      ++t;
+    };
+    if (j < w.kt_end) step(std::false_type{});
+    while (j < w.kt_end) step(std::true_type{});
+    if (t > t_first) {  // the item's last tile's P V
+      wait_v(t - 1);
+      wgmma_fence();
+      issue_pv(t - 1);
+      wgmma_commit();
+      wgmma_wait<0>();
+      reg_fence<DT * 4>(&o[0][0][0]);
+      release(v_empty + 8 * ((t - 1) & 1));
+    }
+    store_rows(p, w, row0, o, row_m, row_l);
+  }
+#else
+  (void)p;
+#endif
+}
+
+template <typename T, int D, int BN>
+constexpr KernelEntry entry(DType dt) {
+  using C = WsTile<T, D, BN>;
+  return KernelEntry{FwdConfig{D, dt, C::kBM, BN, C::kThreads / 32, false, C::kThreads, C::kSmem, true},
+                     &fwd_sm90_ws_kernel<T, D, BN>};
+}
+
+using bf = __nv_bfloat16;
+using hf = __half;
+const KernelEntry kEntries[] = {
+    entry<bf, 64, 128>(DType::bf16),  entry<hf, 64, 128>(DType::f16),
+    entry<bf, 128, 128>(DType::bf16), entry<hf, 128, 128>(DType::f16),
+    entry<bf, 256, 64>(DType::bf16),  entry<hf, 256, 64>(DType::f16),
+};
+KernelTable g_table(kEntries);
+
+}  // namespace
+
+const FwdConfig* fwd_sm90_ws_configs(int* count) { return g_table.configs(count); }
+int fwd_sm90_ws_ctas_per_sm(int config) { return g_table.ctas_per_sm(config); }
+cudaError_t launch_fwd_sm90_ws(int config, const FwdParams& p, cudaStream_t stream) {
+  return g_table.launch(config, dim3(unsigned(p.persistent_ctas)), p, stream);
+}
+
+}  // namespace eft::cuda::detail

@@ -1,0 +1,110 @@
+#pragma once
+// Hopper (sm_90a) building blocks shared by the wgmma main loops (fwd_sm90.cu: all warps load and
+// compute; fwd_sm90_ws.cu: warp-specialized, a producer warpgroup loading through mbarriers):
+// the 128-byte-swizzled tile layout and its wgmma descriptors, the wgmma fences, and the
+// mbarrier operations. EFT_WGMMA_BODY is defined where the device code may use them (an sm_90a
+// target); elsewhere the kernels compile to empty bodies and the planner never picks them.
+#include <cstdint>
+
+#include "attention/cuda/fwd_common.cuh"
+#include "attention/cuda/wgmma_ops.cuh"
+
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define EFT_WGMMA_BODY 1
+#endif
+
+namespace eft::cuda::detail {
+
+// ---- 128-byte-swizzled tiles and their descriptors ---------------------------------------------
+// Byte offset of 16-byte chunk `ch` (0 .. D/8-1) of row r in a tile of `rows` rows stored as
+// column blocks of 64 elements: block ch / 8 holds [rows][128 B], chunk ch % 8 swizzled by r % 8.
+__device__ __forceinline__ uint32_t sw128_offset(int rows, int r, int ch) {
+  return uint32_t((ch >> 3) * rows * 128 + r * 128 + (((ch & 7) ^ (r & 7)) << 4));
+}
+// wgmma shared-memory descriptor (layout type 1 = 128-byte swizzle): start address, leading and
+// stride byte offsets, all in 16-byte units. K-major operands (Q, K): SBO = 1024 (the next 8
+// rows), LBO unused. MN-major V: LBO = the next 64-column block, SBO = the next 8 keys.
+__device__ __forceinline__ uint64_t sw128_desc(uint32_t addr, uint32_t lbo, uint32_t sbo) {
+  return uint64_t((addr & 0x3FFFF) >> 4) | (uint64_t((lbo >> 4) & 0x3FFF) << 16) |
+         (uint64_t((sbo >> 4) & 0x3FFF) << 32) | (uint64_t(1) << 62);
+}
+__device__ __forceinline__ void fence_async_shared() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void wgmma_wait() { asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory"); }
+// Pins registers written by an async wgmma after the wait (see the ordering rules in fwd_sm90.cu).
+template <int N>
+__device__ __forceinline__ void reg_fence(float* r) {
+#pragma unroll
+  for (int i = 0; i < N; ++i) asm volatile("" : "+f"(r[i])::"memory");
+}
+
+// S (+)= A[64 x 16] B^T with both from shared memory; N = 64 or 128 keys.
+template <typename T, int N>
+__device__ __forceinline__ void mma_ss(float* d, uint64_t da, uint64_t db, int scale_d) {
+  if constexpr (N == 128) Wgmma<T>::template wgmma_ss_n128<0>(d, da, db, scale_d);
+  else Wgmma<T>::template wgmma_ss_n64<0>(d, da, db, scale_d);
+}
+// O (+)= P[64 x 16] (registers) V[16 x N] (shared, MN-major); N = 64 or 128 columns.
+template <typename T, int N>
+__device__ __forceinline__ void mma_rs(float* d, const uint32_t (&a)[4], uint64_t db, int scale_d) {
+  if constexpr (N == 128) Wgmma<T>::template wgmma_rs_n128<1>(d, a, db, scale_d);
+  else Wgmma<T>::template wgmma_rs_n64<1>(d, a, db, scale_d);
+}
+
+// P (the S accumulators after the softmax, [64 x BN] per warpgroup) packed to 16 bit as the A
+// fragments of the P V wgmmas, one per 16 keys.
+template <typename T, int BN>
+__device__ __forceinline__ void pack_p(const float (&s)[1][BN / 8][4], uint32_t (&pa)[BN / 16][4]) {
+#pragma unroll
+  for (int ks = 0; ks < BN / 16; ++ks) {
+    pa[ks][0] = pack2<T>(s[0][2 * ks][0], s[0][2 * ks][1]);
+    pa[ks][1] = pack2<T>(s[0][2 * ks][2], s[0][2 * ks][3]);
+    pa[ks][2] = pack2<T>(s[0][2 * ks + 1][0], s[0][2 * ks + 1][1]);
+    pa[ks][3] = pack2<T>(s[0][2 * ks + 1][2], s[0][2 * ks + 1][3]);
+  }
+}
+
+// ---- mbarriers (shared-memory, CTA scope) ---------------------------------------------------------
+// A phase completes when `count` arrivals have been made; waiters poll the parity of the phase they
+// wait for (a barrier starts in phase 0, and a wait for parity 1 passes at once: the "previous"
+// phase counts as complete, which is how a producer's first wait on an empty slot passes).
+__device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+// Makes the initialisations visible to the other threads' barrier operations (and the async proxy).
+__device__ __forceinline__ void mbar_init_fence() { asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory"); }
+__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
+  asm volatile("mbarrier.arrive.release.cta.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
+  uint32_t done = 0;
+  do {
+    asm volatile(
+        "{\n.reg .pred p;\nmbarrier.try_wait.parity.acquire.cta.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
+        : "=r"(done)
+        : "r"(bar), "r"(parity)
+        : "memory");
+  } while (!done);
+}
+// One arrival on `bar` once every cp.async this thread issued so far has landed (the arrival is
+// not counted in advance: the barrier's count includes it).
+__device__ __forceinline__ void cp_async_arrive(uint32_t bar) {
+  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(bar) : "memory");
+}
+// Warpgroup register budget (all four warps of the warpgroup execute it).
+template <int N>
+__device__ __forceinline__ void regs_dec() { asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(N)); }
+template <int N>
+__device__ __forceinline__ void regs_inc() { asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(N)); }
+// Barrier `id` (1..15; 0 is __syncthreads) over `threads` threads of the CTA: sync waits for the
+// count, arrive only counts itself in.
+__device__ __forceinline__ void named_sync(int id, int threads) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+__device__ __forceinline__ void named_arrive(int id, int threads) {
+  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+
+}  // namespace eft::cuda::detail
