@@ -253,7 +253,28 @@ TEST(CudaAttention, DecodeGrid) {
         const Mask masks[3] = {mask_causal(), mask_none(), mask_window(100, 0)};
         s.mask = masks[i % 3];
         check_case(s, {}, {}, AttnKernel::decode);
+        // Planned for one SM, the grid is several waves: the unsplit 3-stage kernel where the
+        // waves come out whole, the 2-stage one with splits elsewhere.
+        check_case(s, {.sm_count = 1}, {}, AttnKernel::decode);
       }
+}
+
+// The 3-stage decode kernel is what the planner picks for a contiguous grid of whole waves (here:
+// 3 sequences x 8 KV heads = 24 CTAs planned for one SM, a whole number of waves at 1, 2, 3, 4 or
+// 6 CTAs per SM).
+TEST(CudaAttention, DecodeThreeStageUnsplit) {
+  for (int D : {64, 128, 256}) {
+    AttnCaseSpec s = base_spec(D, D == 128 ? DType::f16 : DType::bf16, 32, 8);
+    s.q_lens = {1, 1, 1};
+    s.kv_lens = {1000, 77, 300};
+    s.mask = mask_causal();
+    AttnCase probe = make_case(s, 1);
+    const cuda::AttentionPlan three = cuda::plan_attention(probe.params, probe.args(), {.sm_count = 1});
+    const cuda::AttentionPlan two = cuda::plan_attention(probe.params, probe.args(), {.kv_splits = 1});
+    ASSERT_EQ(three.kv_splits, 1) << "D=" << D;
+    ASSERT_GT(three.smem_bytes, two.smem_bytes) << "D=" << D;  // the third K/V stage
+    check_case_once(s, {.sm_count = 1}, {}, AttnKernel::decode);
+  }
 }
 
 TEST(CudaAttention, DecodeSparseMasks) {
@@ -388,6 +409,9 @@ TEST(CudaAttentionSmall, EachKernel) {
   s.q_lens = {1, 2};
   s.kv_lens = {300, 100};
   check_case(s, {.kernel = AttnKernel::decode, .kv_splits = 3});  // decode + merge kernel
+  s.q_lens = {1, 1, 1};
+  s.kv_lens = {300, 100, 70};
+  check_case(s, {.kernel = AttnKernel::decode, .sm_count = 1});  // 6 CTAs on one SM: the 3-stage kernel
   s = base_spec(256, DType::bf16, 2, 1);
   s.q_lens = {3};
   s.kv_lens = {100};

@@ -97,38 +97,61 @@ TEST(CudaAttentionValidation, PlanShapes) {
   EXPECT_EQ(plan.workspace_bytes, 0u);
 }
 
-// The split choice of decode, over batch x KV length x layout (GQA 32/8, D = 128, one query
-// token): never a second, nearly empty wave when the unsplit CTAs fit in one; a paged cache
-// splits at least as finely as a contiguous one (more resident CTAs hide its block-table reads).
+// The decode plan (one query token, GQA 32/8, D = 128, bf16) of B sequences of L keys, contiguous
+// or in a paged cache of 16-token blocks, for 132 SMs. The pointers are never dereferenced.
+cuda::AttentionPlan decode_plan(int B, int L, bool paged) {
+  static const char dummy[256] = {};
+  std::vector<int32_t> q_start(B + 1), kv_len(B, L), kv_start(B);
+  for (int b = 0; b <= B; ++b) q_start[b] = b;
+  for (int b = 0; b < B; ++b) kv_start[b] = b * L;
+  const int per_seq = L / 16;
+  std::vector<int32_t> table(size_t(B) * per_seq);
+  for (size_t i = 0; i < table.size(); ++i) table[i] = int32_t(i);
+  AttentionParams p;
+  p.q_heads = 32;
+  p.kv_heads = 8;
+  p.head_dim = 128;
+  p.mask = mask_causal();
+  AttentionArgs a;
+  a.q_dtype = a.kv.dtype = a.o_dtype = DType::bf16;
+  a.q = a.kv.k = a.kv.v = dummy;
+  a.o = const_cast<char*>(dummy);
+  a.batch = {B, q_start.data(), kv_len.data(), nullptr};
+  if (paged) {
+    a.kv.layout = KvLayout::paged;
+    a.kv.block_table = table.data();
+    a.kv.block_size = 16;
+    a.kv.max_blocks = per_seq;
+    a.kv.n_blocks = int32_t(table.size());
+  } else {
+    a.kv.kv_start = kv_start.data();
+  }
+  return cuda::plan_attention(p, a, {.sm_count = 132});
+}
+
+// Contiguous batches whose unsplit decode grid fills whole waves of the 3-stage kernel run
+// unsplit on it (more shared memory per CTA); smaller ones stay on the 2-stage kernel, splitting
+// the KV range where they cannot fill the GPU — and so does a grid of 1.2 such waves (its last
+// would be mostly empty), and so does a paged cache.
+TEST(CudaAttentionValidation, DecodeLargeBatchesRunUnsplit) {
+  const cuda::AttentionPlan b16 = decode_plan(16, 1024, false), b40 = decode_plan(40, 1024, false),
+                            b64 = decode_plan(64, 1024, false);
+  EXPECT_GT(b16.kv_splits, 1);
+  EXPECT_EQ(b64.kv_splits, 1);
+  EXPECT_EQ(b64.workspace_bytes, 0u);  // no partials
+  EXPECT_GT(b64.smem_bytes, b16.smem_bytes);  // the third K/V stage
+  EXPECT_EQ(b40.smem_bytes, b16.smem_bytes);
+  EXPECT_GE(b64.ctas, b64.wave_ctas);  // at least a wave
+  EXPECT_EQ(decode_plan(64, 1024, true).smem_bytes, b16.smem_bytes);  // paged: 2 stages
+}
+
+// The split choice of decode, over batch x KV length x layout: never a second, nearly empty wave
+// when the unsplit CTAs fit in one; a paged cache splits at least as finely as a contiguous one
+// (more resident CTAs hide its block-table reads).
 TEST(CudaAttentionValidation, DecodeSplitsFillOneWave) {
-  static const char dummy[256] = {};  // Q/K/V/O: never dereferenced by the planner
   for (int B : {1, 2, 4, 16, 64})
     for (int L : {1024, 4096, 32768}) {
-      std::vector<int32_t> q_start(B + 1), kv_len(B, L), kv_start(B);
-      for (int b = 0; b <= B; ++b) q_start[b] = b;
-      for (int b = 0; b < B; ++b) kv_start[b] = b * L;
-      const int per_seq = L / 16;
-      std::vector<int32_t> table(size_t(B) * per_seq);
-      for (size_t i = 0; i < table.size(); ++i) table[i] = int32_t(i);
-      AttentionParams p;
-      p.q_heads = 32;
-      p.kv_heads = 8;
-      p.head_dim = 128;
-      p.mask = mask_causal();
-      AttentionArgs a;
-      a.q_dtype = a.kv.dtype = a.o_dtype = DType::bf16;
-      a.q = a.kv.k = a.kv.v = dummy;
-      a.o = const_cast<char*>(dummy);
-      a.batch = {B, q_start.data(), kv_len.data(), nullptr};
-      a.kv.kv_start = kv_start.data();
-      const cuda::AttentionPlan contiguous = cuda::plan_attention(p, a, {.sm_count = 132});
-      a.kv.layout = KvLayout::paged;
-      a.kv.kv_start = nullptr;
-      a.kv.block_table = table.data();
-      a.kv.block_size = 16;
-      a.kv.max_blocks = per_seq;
-      a.kv.n_blocks = int32_t(table.size());
-      const cuda::AttentionPlan paged = cuda::plan_attention(p, a, {.sm_count = 132});
+      const cuda::AttentionPlan contiguous = decode_plan(B, L, false), paged = decode_plan(B, L, true);
       for (const cuda::AttentionPlan* plan : {&contiguous, &paged}) {
         SCOPED_TRACE("batch " + std::to_string(B) + " kv " + std::to_string(L) +
                      (plan == &paged ? " paged" : " contiguous"));

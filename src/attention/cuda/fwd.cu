@@ -58,8 +58,11 @@ template <> struct Mma<__half> {
   }
 };
 
-template <typename T, int D, int BN, int WM, int WN, int MT>
+// Stages: K/V tiles in shared memory (Stages - 1 in flight while one is read). Prefill uses 2; decode
+// has 2- and 3-stage instantiations, the planner choosing by grid size (see plan.cpp).
+template <typename T, int D, int BN, int WM, int WN, int MT, int Stages>
 struct Tile {
+  static constexpr int kStages = Stages;
   static constexpr int kWarps = WM * WN;
   static constexpr int kThreads = kWarps * 32;
   static constexpr int kBM = WM * MT * 16;   // rows per CTA
@@ -67,7 +70,7 @@ struct Tile {
   static constexpr int kChunks = D / 8;      // 16-byte chunks per row
   static constexpr int kOStride = D + 8;     // f32 merge buffer row stride (padded against conflicts)
   static constexpr size_t kQBytes = size_t(kBM) * D * sizeof(T);
-  static constexpr size_t kKVBytes = size_t(2) * 2 * BN * D * sizeof(T);  // K, V x 2 stages
+  static constexpr size_t kKVBytes = size_t(kStages) * 2 * BN * D * sizeof(T);  // K, V x kStages
   static constexpr size_t kMergeBytes = WN > 1 ? size_t(WN) * kBM * (kOStride + 2) * sizeof(float) : 0;
   static constexpr size_t kSmem = kQBytes + (kKVBytes > kMergeBytes ? kKVBytes : kMergeBytes);
   static_assert(kKPW % 16 == 0, "each warp takes whole k16 slices of a tile");
@@ -78,15 +81,15 @@ struct Tile {
   static __device__ __forceinline__ int swz(int r, int ch) { return r * D + ((ch ^ (r & 7)) << 3); }
 };
 
-template <typename T, int D, int BN, int WM, int WN, int MT>
+template <typename T, int D, int BN, int WM, int WN, int MT, int Stages>
 __global__ void __launch_bounds__(WM * WN * 32) fwd_kernel(const __grid_constant__ FwdParams p) {
-  using C = Tile<T, D, BN, WM, WN, MT>;
+  using C = Tile<T, D, BN, WM, WN, MT, Stages>;
   using M = Mma<T>;
   constexpr int BM = C::kBM, KPW = C::kKPW, NT = KPW / 8, DT = D / 8;
   extern __shared__ __align__(128) unsigned char smem[];
   T* sQ = reinterpret_cast<T*>(smem);                 // [BM][D]
-  T* sK = reinterpret_cast<T*>(smem + C::kQBytes);    // [2][BN][D]
-  T* sV = sK + 2 * BN * D;                            // [2][BN][D]
+  T* sK = reinterpret_cast<T*>(smem + C::kQBytes);    // [kStages][BN][D]
+  T* sV = sK + C::kStages * BN * D;                   // [kStages][BN][D]
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int warp_m = warp % WM, warp_n = warp / WM;
@@ -142,16 +145,27 @@ __global__ void __launch_bounds__(WM * WN * 32) fwd_kernel(const __grid_constant
   }
 
   const int row0 = warp_m * MT * 16;  // this warp's first row of the set
-  int j = w.next_tile(p, w.kt_begin, BN);
-  if (j < w.kt_end) load_kv(j, 0);
-  cp_async_commit();
-  int jn = w.next_tile(p, j + 1, BN);  // the tile after j (its copies start in j's iteration)
-  int buf = 0;
-  while (j < w.kt_end) {
-    if (jn < w.kt_end) load_kv(jn, buf ^ 1);
-    const int jnn = w.next_tile(p, jn + 1, BN);
+  // The next kStages tiles to visit: seq[0] is computed now, seq[1 ..] are in flight (stage
+  // (buf + s) % kStages holds seq[s]); one cp.async group per tile, committed even when empty so
+  // that "all but the kStages - 1 latest groups" always means "Q and seq[0]".
+  constexpr int S = C::kStages;
+  int seq[S];
+  seq[0] = w.next_tile(p, w.kt_begin, BN);
+#pragma unroll
+  for (int s = 1; s < S; ++s) seq[s] = w.next_tile(p, seq[s - 1] + 1, BN);
+#pragma unroll
+  for (int s = 0; s < S - 1; ++s) {
+    if (seq[s] < w.kt_end) load_kv(seq[s], s);
     cp_async_commit();
-    cp_async_wait<1>();  // everything but the tile just issued has landed (Q and tile j)
+  }
+  int buf = 0;
+  while (seq[0] < w.kt_end) {
+    const int j = seq[0];
+    int issue = buf + S - 1;  // the stage of tile seq[S - 1], free since the last iteration's barrier
+    if (issue >= S) issue -= S;
+    if (seq[S - 1] < w.kt_end) load_kv(seq[S - 1], issue);
+    cp_async_commit();
+    cp_async_wait<S - 1>();  // everything but the S - 1 latest groups has landed (Q and tile j)
     __syncthreads();
 
     const T* tK = sK + buf * BN * D;
@@ -215,9 +229,10 @@ __global__ void __launch_bounds__(WM * WN * 32) fwd_kernel(const __grid_constant
       }
     }
     __syncthreads();  // all warps are done with `buf` before a later iteration refills it
-    j = jn;
-    jn = jnn;
-    buf ^= 1;
+#pragma unroll
+    for (int s = 0; s + 1 < S; ++s) seq[s] = seq[s + 1];
+    seq[S - 1] = w.next_tile(p, seq[S - 2] + 1, BN);
+    if (++buf == S) buf = 0;
   }
   cp_async_wait<0>();
 
@@ -358,17 +373,18 @@ __global__ void __launch_bounds__(kMergeWarps * 32) merge_kernel(const __grid_co
 }
 
 // ---- the table of instantiations: every compiled combination is listed here ---------------------
-template <typename T, int D, int BN, int WM, int WN, int MT>
+template <typename T, int D, int BN, int WM, int WN, int MT, int Stages = 2>
 constexpr KernelEntry entry(DType dt) {
-  using C = Tile<T, D, BN, WM, WN, MT>;
-  return KernelEntry{FwdConfig{D, dt, C::kBM, BN, C::kWarps, WN > 1, C::kThreads, C::kSmem},
-                     &fwd_kernel<T, D, BN, WM, WN, MT>};
+  using C = Tile<T, D, BN, WM, WN, MT, Stages>;
+  return KernelEntry{FwdConfig{D, dt, C::kBM, BN, C::kWarps, WN > 1, C::kThreads, C::kSmem, false, Stages},
+                     &fwd_kernel<T, D, BN, WM, WN, MT, Stages>};
 }
 
 using bf = __nv_bfloat16;
 using hf = __half;
 // prefill: WM warps own 16*MT rows each (two m16 tiles per warp halve the K/V ldmatrix per mma);
-// decode: 4 warps split each 64-key tile, 16 or 32 rows.
+// decode: 4 warps split each 64-key tile, 16 or 32 rows, with 2 K/V stages (split grids) or 3
+// (unsplit grids of a wave or more; plan.cpp says when).
 const KernelEntry kEntries[] = {
     entry<bf, 64, 64, 4, 1, 2>(DType::bf16),  entry<hf, 64, 64, 4, 1, 2>(DType::f16),
     entry<bf, 128, 64, 4, 1, 2>(DType::bf16), entry<hf, 128, 64, 4, 1, 2>(DType::f16),
@@ -378,6 +394,11 @@ const KernelEntry kEntries[] = {
     entry<bf, 128, 64, 1, 4, 1>(DType::bf16), entry<hf, 128, 64, 1, 4, 1>(DType::f16),
     entry<bf, 128, 64, 1, 4, 2>(DType::bf16), entry<hf, 128, 64, 1, 4, 2>(DType::f16),
     entry<bf, 256, 64, 1, 4, 1>(DType::bf16), entry<hf, 256, 64, 1, 4, 1>(DType::f16),
+    entry<bf, 64, 64, 1, 4, 1, 3>(DType::bf16),  entry<hf, 64, 64, 1, 4, 1, 3>(DType::f16),
+    entry<bf, 64, 64, 1, 4, 2, 3>(DType::bf16),  entry<hf, 64, 64, 1, 4, 2, 3>(DType::f16),
+    entry<bf, 128, 64, 1, 4, 1, 3>(DType::bf16), entry<hf, 128, 64, 1, 4, 1, 3>(DType::f16),
+    entry<bf, 128, 64, 1, 4, 2, 3>(DType::bf16), entry<hf, 128, 64, 1, 4, 2, 3>(DType::f16),
+    entry<bf, 256, 64, 1, 4, 1, 3>(DType::bf16), entry<hf, 256, 64, 1, 4, 1, 3>(DType::f16),
 };
 KernelTable g_table(kEntries);
 

@@ -58,6 +58,7 @@ struct FwdConfig {
   int threads;
   size_t smem_bytes;
   bool persistent = false;  // a grid of persistent_ctas CTAs walks the work items (fwd_sm90_ws.cu)
+  int stages = 2;           // K/V tiles in shared memory (decode: 2 or 3)
 };
 
 // The table of instantiations; index = config id used by launch_fwd.

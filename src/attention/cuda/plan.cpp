@@ -45,10 +45,10 @@ const FwdConfig* main_loop_configs(MainLoop m, int* n) {
 
 constexpr size_t kCounterBytes = 256;  // the warp-specialized loop's tile counter, after the partials
 
-// Picks the instantiation for (head_dim, dtype, kernel) in the main loop's table. Decode prefers
-// the smallest row block that holds q_len * group rows (less wasted tensor-core work), else the
-// largest.
-int pick_config(MainLoop m, int head_dim, DType dt, bool decode, int rows_wanted, int block_n) {
+// Picks the instantiation for (head_dim, dtype, kernel, K/V stages) in the main loop's table.
+// Decode prefers the smallest row block that holds q_len * group rows (less wasted tensor-core
+// work), else the largest.
+int pick_config(MainLoop m, int head_dim, DType dt, bool decode, int rows_wanted, int block_n, int stages = 2) {
   int n = 0;
   const FwdConfig* cfg = main_loop_configs(m, &n);
   int best = -1;
@@ -56,6 +56,7 @@ int pick_config(MainLoop m, int head_dim, DType dt, bool decode, int rows_wanted
     const FwdConfig& c = cfg[i];
     if (c.head_dim != head_dim || c.dtype != dt || c.decode != decode) continue;
     if (block_n > 0 && c.block_n != block_n) continue;
+    if (c.stages != stages) continue;
     if (best < 0) { best = i; continue; }
     const FwdConfig& b = cfg[best];
     const bool c_fits = c.block_m >= rows_wanted, b_fits = b.block_m >= rows_wanted;
@@ -151,42 +152,72 @@ AttentionPlan plan_attention(const AttentionParams& p, const AttentionArgs& a, c
   if (opt.kv_splits > 0) {
     plan.kv_splits = std::min({opt.kv_splits, kv_tiles, kMaxSplits});
   } else if (decode && real_ctas > 0) {
-    // Flash-decoding: cut the KV range when the batch cannot fill the GPU with resident CTAs.
     const int sms = detail::planning_sms(opt.sm_count);
-    // Resident CTAs per SM: asked of the device (registers count too), else a shared-memory estimate.
-    int per_sm = sm_count() > 0 ? detail::fwd_ctas_per_sm(plan.config) : 0;
-    if (per_sm <= 0) per_sm = std::max<int>(1, std::min<int>(int(kSmemPerSm / (cfg.smem_bytes + 1024)), 2048 / cfg.threads));
-    const int64_t slots = int64_t(sms) * per_sm;  // CTAs resident at once (one wave)
-    // Decode is memory-bound: about two streaming CTAs per SM already keep enough bytes in flight
-    // for the full bandwidth, and every further split adds partials to write and merge (H200,
-    // 2026-11-28: batch 16 x 4k ran 92 % of copy bandwidth with 2 splits = 256 CTAs, 86 % with 3;
-    // batch 1 x 32k 40.5 us with 32 splits, 44.2 us with 49). So aim at 2 CTAs per SM; when that
-    // takes more than one wave of resident CTAs, take the fewest splits from there whose last
-    // wave is >= 90 % full (equal CTAs: a nearly empty last wave runs at a fraction of the
-    // bandwidth for a whole CTA lifetime). Never cut a sequence into pieces shorter than
-    // kMinTilesPerSplit tiles.
-    const int max_splits = std::max(1, std::min(kv_tiles / kMinTilesPerSplit, kMaxSplits));
-    // A paged cache is the exception: each tile's copies wait on block-table reads, which more
-    // resident CTAs hide, so it aims at every slot (batch 1 x 32k paged: 3250 GB/s with 49
-    // splits, 2853 with 33).
-    const int64_t want = a.kv.layout == KvLayout::paged ? slots : 2 * int64_t(sms);
-    int best = int(std::clamp<int64_t>((want + real_ctas / 2) / real_ctas, 1, max_splits));
-    if (real_ctas <= slots) {
-      best = int(std::min<int64_t>(best, slots / real_ctas));  // rounding never spills into a second wave
-    } else {
-      double best_eff = 0;
-      for (int s = best, first = best; s <= max_splits; ++s) {
-        const double waves = double(real_ctas * s) / double(slots);
-        const double eff = waves / std::ceil(waves);  // busy fraction of the slots over all waves
-        if (eff > best_eff + 1e-9) {
-          best = s;
-          best_eff = eff;
-        }
-        if (eff >= 0.9 || s >= first + 8) break;
+    // CTAs of instantiation `config` resident at once (one wave): per SM asked of the device
+    // (registers count too), else a shared-memory estimate.
+    auto wave_of = [&](int config) {
+      int n = 0;
+      const FwdConfig& c = detail::fwd_configs(&n)[config];
+      int per_sm = sm_count() > 0 ? detail::fwd_ctas_per_sm(config) : 0;
+      if (per_sm <= 0) per_sm = std::max<int>(1, std::min<int>(int(kSmemPerSm / (c.smem_bytes + 1024)), 2048 / c.threads));
+      return int64_t(sms) * per_sm;
+    };
+    // A contiguous batch whose unsplit CTAs fill whole waves (>= 90 % of the slots over all
+    // waves) runs unsplit on the 3-stage kernel: long CTAs keep two tiles in flight, and there are
+    // no partials to write and merge (H200, 2026-11-28, GQA 32/8 D=128, 512 CTAs = 1.94 waves:
+    // batch 64 x 1k 3854 GB/s against 3425 with 2 stages and 3 splits; 64 x 4k 4259 against 4203;
+    // 64 x 16k the same). Split grids stay on 2 stages, where the 3-stage kernel measured slower
+    // (batch 1 x 32k, 33 splits: 3314 against 3440 GB/s; 64 x 1k, 3 splits: 2998 against 3427),
+    // and so do paged caches, whose block-table reads want the 2-stage kernel's extra resident
+    // CTAs (64 x 4k paged: 3836 unsplit on 3 stages against 4082 split on 2).
+    const int cfg3 = a.kv.layout != KvLayout::contiguous
+                         ? -1
+                         : pick_config(plan.main_loop, p.head_dim, a.q_dtype, true, max_q * group, opt.block_n, 3);
+    int n3 = 0;
+    if (cfg3 >= 0 && detail::fwd_configs(&n3)[cfg3].block_m == cfg.block_m) {
+      const int64_t slots3 = wave_of(cfg3);
+      const double waves = double(real_ctas) / double(slots3);
+      if (waves >= 1.0 && waves / std::ceil(waves) >= 0.9) {
+        plan.config = cfg3;
+        plan.smem_bytes = detail::fwd_configs(&n3)[cfg3].smem_bytes;
+        plan.kv_splits = 1;
+        plan.wave_ctas = slots3;
       }
     }
-    plan.kv_splits = best;
-    plan.wave_ctas = slots;
+    if (plan.wave_ctas == 0) {
+      // Flash-decoding: cut the KV range when the batch cannot fill the GPU with resident CTAs.
+      const int64_t slots = wave_of(plan.config);
+      // Decode is memory-bound: about two streaming CTAs per SM already keep enough bytes in flight
+      // for the full bandwidth, and every further split adds partials to write and merge (H200,
+      // 2026-11-28: batch 16 x 4k ran 92 % of copy bandwidth with 2 splits = 256 CTAs, 86 % with 3;
+      // batch 1 x 32k 40.5 us with 32 splits, 44.2 us with 49). So aim at 2 CTAs per SM; when that
+      // takes more than one wave of resident CTAs, take the fewest splits from there whose last
+      // wave is >= 90 % full (equal CTAs: a nearly empty last wave runs at a fraction of the
+      // bandwidth for a whole CTA lifetime). Never cut a sequence into pieces shorter than
+      // kMinTilesPerSplit tiles.
+      const int max_splits = std::max(1, std::min(kv_tiles / kMinTilesPerSplit, kMaxSplits));
+      // A paged cache is the exception: each tile's copies wait on block-table reads, which more
+      // resident CTAs hide, so it aims at every slot (batch 1 x 32k paged: 3250 GB/s with 49
+      // splits, 2853 with 33).
+      const int64_t want = a.kv.layout == KvLayout::paged ? slots : 2 * int64_t(sms);
+      int best = int(std::clamp<int64_t>((want + real_ctas / 2) / real_ctas, 1, max_splits));
+      if (real_ctas <= slots) {
+        best = int(std::min<int64_t>(best, slots / real_ctas));  // rounding never spills into a second wave
+      } else {
+        double best_eff = 0;
+        for (int s = best, first = best; s <= max_splits; ++s) {
+          const double waves = double(real_ctas * s) / double(slots);
+          const double eff = waves / std::ceil(waves);  // busy fraction of the slots over all waves
+          if (eff > best_eff + 1e-9) {
+            best = s;
+            best_eff = eff;
+          }
+          if (eff >= 0.9 || s >= first + 8) break;
+        }
+      }
+      plan.kv_splits = best;
+      plan.wave_ctas = slots;
+    }
   }
   plan.ctas = int64_t(plan.q_tiles) * plan.kv_splits * p.kv_heads * plan.head_chunks * b.n_seqs;
   plan.persistent = cfg.persistent;
