@@ -1,9 +1,9 @@
 // Warp-specialized Hopper prefill (sm_90a), the FlashAttention-3 structure: a persistent grid of
 // one CTA per SM, each CTA three warpgroups:
-//   producer  (warps 0-3, 56 registers): asks the tile scheduler for work items and copies Q, K
+//   producer  (warps 0-3, 40 registers): asks the tile scheduler for work items and copies Q, K
 //             and V into shared-memory stages with cp.async (paged block tables and ragged ends
 //             need per-row addressing), each stage's copies completing on an mbarrier;
-//   consumers (warps 4-11, 224 registers): 64 query rows each, S = Q K^T and O += P V on wgmma
+//   consumers (warps 4-11, 232 registers): 64 query rows each, S = Q K^T and O += P V on wgmma
 //             with the same intra-warpgroup overlap as fwd_sm90.cu (QK^T of tile i issued with
 //             P V of tile i-1, the softmax of tile i under the latter), releasing each stage on
 //             an mbarrier as soon as its last reader is done.
@@ -46,10 +46,13 @@ namespace {
 
 // The two consumer warpgroups take turns issuing their MMAs (FA3's ping-pong): warpgroup w waits
 // on named barrier kTurn + w before its QK^T (and P V) of a tile and hands the turn over after, so
-// one warpgroup's softmax runs while the other's MMAs occupy the tensor cores. A switch for A/B.
+// one warpgroup's softmax runs while the other's MMAs occupy the tensor cores. A switch for A/B:
+// on and off measured the same so far (H200, 2026-11-28: the softmax, not the tensor pipe, bounds
+// the step; see docs/cuda_attention.md v8d).
 constexpr bool kPingPong = true;
 constexpr int kTurn = 1;  // named barriers kTurn, kTurn + 1 (0 is __syncthreads)
-constexpr int kProducerRegs = 40, kConsumerRegs = 232;  // 128 * 40 + 256 * 232 <= 65536
+// 128 * 40 + 256 * 232 <= 65536. 56 / 224 measured 0-13 % slower (more consumer spills at D = 256).
+constexpr int kProducerRegs = 40, kConsumerRegs = 232;
 
 template <typename T, int D, int BN>
 struct WsTile {
