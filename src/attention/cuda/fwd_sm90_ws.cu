@@ -130,13 +130,13 @@ __global__ void __launch_bounds__(384, 1) fwd_sm90_ws_kernel(const __grid_consta
     const T* gk = static_cast<const T*>(p.k);
     const T* gv = static_cast<const T*>(p.v);
     const bool contiguous = p.kv.layout == KvLayout::contiguous;
-    // Copies row `row` (global source `src`, this thread's chunk of column block 0) of a tile of
-    // `Rows` rows to shared row ld_r0 + 16 k of the tile at `dst`; ok = false zero-fills it.
-    auto copy_row = [&](auto rows_c, uint32_t dst, int k, const T* src, bool ok) {
+    // This thread's chunks of shared row ld_r0 + 16 pass (one per 64-column block) of the tile of
+    // `Rows` rows at `dst`, from global `src` (its chunk in column block 0); ok = false zero-fills.
+    auto copy_row = [&](auto rows_c, uint32_t dst, int pass, const T* src, bool ok) {
       constexpr int Rows = decltype(rows_c)::value;
 #pragma unroll
       for (int cb = 0; cb < D / 64; ++cb)
-        cp_async16(dst + ld_soff + uint32_t(cb * Rows * 128 + k * kPass * 128), src + cb * 64, ok);
+        cp_async16(dst + ld_soff + uint32_t(cb * Rows * 128 + pass * kPass * 128), src + cb * 64, ok);
     };
     auto load_tile = [&](const T* g, uint32_t dst, const CtaWork& w, const KvRows& kv, int j) {
       const int key0 = j * BN + ld_r0;
@@ -145,16 +145,16 @@ __global__ void __launch_bounds__(384, 1) fwd_sm90_ws_kernel(const __grid_consta
         const T* src0 = g + (kv.base + key0) * p.kv_stride + col;
         const int64_t step = int64_t(kPass) * p.kv_stride;
 #pragma unroll
-        for (int k = 0; k < BN / kPass; ++k) {
-          const bool ok = key0 + k * kPass < w.kv_len;
-          copy_row(std::integral_constant<int, BN>{}, dst, k, ok ? src0 + k * step : g, ok);
+        for (int pass = 0; pass < BN / kPass; ++pass) {
+          const bool ok = key0 + pass * kPass < w.kv_len;
+          copy_row(std::integral_constant<int, BN>{}, dst, pass, ok ? src0 + pass * step : g, ok);
         }
       } else {
 #pragma unroll
-        for (int k = 0; k < BN / kPass; ++k) {
-          const int key = key0 + k * kPass;
+        for (int pass = 0; pass < BN / kPass; ++pass) {
+          const int key = key0 + pass * kPass;
           const bool ok = key < w.kv_len;
-          copy_row(std::integral_constant<int, BN>{}, dst, k, ok ? g + kv(key) * p.kv_stride + col : g, ok);
+          copy_row(std::integral_constant<int, BN>{}, dst, pass, ok ? g + kv(key) * p.kv_stride + col : g, ok);
         }
       }
     };
@@ -178,10 +178,10 @@ __global__ void __launch_bounds__(384, 1) fwd_sm90_ws_kernel(const __grid_consta
       {
         const T* q0 = gq + int64_t(w.q0 + w.tok0 + ld_r0) * p.q_stride + int64_t(w.head0) * D + ld_c * 8;
 #pragma unroll
-        for (int k = 0; k < BM / kPass; ++k) {
-          const bool ok = ld_r0 + k * kPass < w.n_tok;
-          copy_row(std::integral_constant<int, BM>{}, sQ + qb * C::kQBytes, k,
-                   ok ? q0 + int64_t(k * kPass) * p.q_stride : gq, ok);
+        for (int pass = 0; pass < BM / kPass; ++pass) {
+          const bool ok = ld_r0 + pass * kPass < w.n_tok;
+          copy_row(std::integral_constant<int, BM>{}, sQ + qb * C::kQBytes, pass,
+                   ok ? q0 + int64_t(pass * kPass) * p.q_stride : gq, ok);
         }
       }
       cp_async_arrive(q_full + 8 * qb);
