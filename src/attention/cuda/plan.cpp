@@ -174,17 +174,19 @@ AttentionPlan plan_attention(const AttentionParams& p, const AttentionArgs& a, c
                          ? -1
                          : pick_config(plan.main_loop, p.head_dim, a.q_dtype, true, max_q * group, opt.block_n, 3);
     int n3 = 0;
+    bool three_stage = false;
     if (cfg3 >= 0 && detail::fwd_configs(&n3)[cfg3].block_m == cfg.block_m) {
       const int64_t slots3 = wave_of(cfg3);
       const double waves = double(real_ctas) / double(slots3);
-      if (waves >= 1.0 && waves / std::ceil(waves) >= 0.9) {
+      three_stage = waves >= 1.0 && waves / std::ceil(waves) >= 0.9;
+      if (three_stage) {
         plan.config = cfg3;
         plan.smem_bytes = detail::fwd_configs(&n3)[cfg3].smem_bytes;
         plan.kv_splits = 1;
         plan.wave_ctas = slots3;
       }
     }
-    if (plan.wave_ctas == 0) {
+    if (!three_stage) {
       // Flash-decoding: cut the KV range when the batch cannot fill the GPU with resident CTAs.
       const int64_t slots = wave_of(plan.config);
       // Decode is memory-bound: about two streaming CTAs per SM already keep enough bytes in flight
