@@ -38,7 +38,6 @@ FILE* g_csv = nullptr;
 // (mma_sync; the plain wgmma grid where the choice was wgmma_ws), so each switch shows what it buys
 // in the same run. Decode shapes always plan with the defaults (decode is mma_sync only).
 eft::cuda::AttentionPlanOptions g_prefill;
-eft::cuda::MainLoop g_last_main_loop = eft::cuda::MainLoop::mma_sync;  // of the last shape planned
 void row(const char* fmt_line) {
   std::printf("%s\n", fmt_line);
   if (g_csv) std::fprintf(g_csv, "%s\n", fmt_line);
@@ -103,9 +102,15 @@ struct BenchShape {
   int block_size = 16;
 };
 
-// Runs one shape; returns ms per call. Sets workspace bytes through `ws_bytes`.
-double run_shape(const BenchShape& s, size_t* ws_bytes, int* splits,
-                 const eft::cuda::AttentionPlanOptions& prefill = g_prefill) {
+// One shape's time and what its plan chose.
+struct ShapeRun {
+  double ms = 0;          // per call
+  size_t ws_bytes = 0;    // the plan's workspace
+  int splits = 1;
+  eft::cuda::MainLoop main_loop = eft::cuda::MainLoop::mma_sync;
+};
+
+ShapeRun run_shape(const BenchShape& s, const eft::cuda::AttentionPlanOptions& prefill = g_prefill) {
   using namespace eft;
   const int64_t q_tokens = int64_t(s.batch) * s.q_len;
   const int64_t kv_tokens = int64_t(s.batch) * s.kv_len;
@@ -166,9 +171,6 @@ double run_shape(const BenchShape& s, size_t* ws_bytes, int* splits,
     opt.block_n = 0;  // no such tile width for this head_dim: its default
     plan = cuda::plan_attention(p, a, opt);
   }
-  *ws_bytes = plan.workspace_bytes;
-  *splits = plan.kv_splits;
-  g_last_main_loop = plan.main_loop;
   void* ws = nullptr;
   if (plan.workspace_bytes) EFT_BENCH_CK(cudaMalloc(&ws, plan.workspace_bytes));
   // Device copies of the metadata.
@@ -206,7 +208,7 @@ double run_shape(const BenchShape& s, size_t* ws_bytes, int* splits,
   cudaFree(d_kl);
   cudaFree(d_ks);
   cudaFree(d_bt);
-  return ms;
+  return {ms, plan.workspace_bytes, plan.kv_splits, plan.main_loop};
 }
 
 // --shape SPEC: one shape, for profilers and sweeps; prints its time (and rate).
@@ -217,18 +219,16 @@ int run_one(const char* spec) {
   int v[5] = {0, 0, 0, 0, 0};
   char kind[16] = {0};
   const int n = std::sscanf(spec, "%15[a-z]:%d:%d:%d:%d:%d", kind, &v[0], &v[1], &v[2], &v[3], &v[4]);
-  size_t ws;
-  int sp;
   if (!std::strcmp(kind, "prefill") && n >= 5) {
     const int D = v[0], N = v[1], B = v[2];
     BenchShape s{B, N, N, 2048 / D, 2048 / D, D, v[3] ? eft::mask_causal() : eft::mask_none()};
     eft::cuda::AttentionPlanOptions opt = g_prefill;
     if (n >= 6) opt.block_n = v[4];
-    const double ms = run_shape(s, &ws, &sp, opt);
+    const ShapeRun r = run_shape(s, opt);
     const double flops = 4.0 * B * s.q_heads * double(N) * N * D / (v[3] ? 2 : 1);
     const char* loops[] = {"automatic", "mma_sync", "wgmma", "wgmma_ws"};
-    std::printf("shape %s: %.4f ms, %.1f TFLOP/s (%s)\n", spec, ms, flops / (ms * 1e-3) / 1e12,
-                loops[int(g_last_main_loop)]);
+    std::printf("shape %s: %.4f ms, %.1f TFLOP/s (%s)\n", spec, r.ms, flops / (r.ms * 1e-3) / 1e12,
+                loops[int(r.main_loop)]);
     return 0;
   }
   if (!std::strcmp(kind, "decode") && n >= 4) {
@@ -236,15 +236,14 @@ int run_one(const char* spec) {
     BenchShape s{B, 1, L, 32, 8, 128, eft::mask_causal(), v[2] != 0, 16};
     eft::cuda::AttentionPlanOptions opt;
     if (n >= 5) opt.kv_splits = v[3];
-    const double ms = run_shape(s, &ws, &sp, opt);
+    const ShapeRun r = run_shape(s, opt);
     const double bytes = 2.0 * B * double(L) * 8 * 128 * 2;
-    std::printf("shape %s: %.4f ms, %.0f GB/s, splits %d\n", spec, ms, bytes / (ms * 1e-3) / 1e9, sp);
+    std::printf("shape %s: %.4f ms, %.0f GB/s, splits %d\n", spec, r.ms, bytes / (r.ms * 1e-3) / 1e9, r.splits);
     return 0;
   }
   if (!std::strcmp(kind, "window") && n >= 3) {
     BenchShape s{1, v[0], v[0], 16, 16, 128, eft::mask_window(v[1] - 1, 0)};
-    const double ms = run_shape(s, &ws, &sp);
-    std::printf("shape %s: %.4f ms\n", spec, ms);
+    std::printf("shape %s: %.4f ms\n", spec, run_shape(s).ms);
     return 0;
   }
   std::fprintf(stderr,
@@ -292,9 +291,8 @@ int main(int argc, char** argv) {
       for (int causal : {0, 1}) {
         if (quick && N != 2048) continue;
         BenchShape s{16384 / N, N, N, 2048 / D, 2048 / D, D, causal ? eft::mask_causal() : eft::mask_none()};
-        size_t ws;
-        int sp;
-        const double ms = run_shape(s, &ws, &sp);
+        const ShapeRun r = run_shape(s);
+        const double ms = r.ms;
         const double flops = 4.0 * s.batch * s.q_heads * double(N) * N * D / (causal ? 2 : 1);
         std::snprintf(line, sizeof line, "prefill,%d,%d,%d,%d,%d,%.4f,%.1f", D, s.q_heads, N, s.batch, causal, ms,
                       flops / (ms * 1e-3) / 1e12);
@@ -302,11 +300,10 @@ int main(int argc, char** argv) {
         // The same shape on the other main loops (the switch, side by side): mma.sync always, the
         // plain wgmma grid where the automatic choice was the warp-specialized loop.
         if (g_prefill.main_loop == eft::cuda::MainLoop::automatic && !prefill_only) {
-          const eft::cuda::MainLoop chosen = g_last_main_loop;
           for (auto [ml, name] : {std::pair{eft::cuda::MainLoop::mma_sync, "mma_sync"},
                                   std::pair{eft::cuda::MainLoop::wgmma, "wgmma"}}) {
-            if (ml == eft::cuda::MainLoop::wgmma && chosen != eft::cuda::MainLoop::wgmma_ws) continue;
-            const double ms2 = run_shape(s, &ws, &sp, {.main_loop = ml});
+            if (ml == eft::cuda::MainLoop::wgmma && r.main_loop != eft::cuda::MainLoop::wgmma_ws) continue;
+            const double ms2 = run_shape(s, {.main_loop = ml}).ms;
             std::snprintf(line, sizeof line, "prefill_%s,%d,%d,%d,%d,%d,%.4f,%.1f", name, D, s.q_heads, N, s.batch,
                           causal, ms2, flops / (ms2 * 1e-3) / 1e12);
             row(line);
@@ -319,9 +316,7 @@ int main(int argc, char** argv) {
   {
     BenchShape w{1, 16384, 16384, 16, 16, 128, eft::mask_window(1023, 0)};
     BenchShape c{1, 16384, 16384, 16, 16, 128, eft::mask_causal()};
-    size_t ws;
-    int sp;
-    const double mw = run_shape(w, &ws, &sp), mc = run_shape(c, &ws, &sp);
+    const double mw = run_shape(w).ms, mc = run_shape(c).ms;
     std::snprintf(line, sizeof line, "window,16384,1024,%.4f,%.4f,%.2f,%.2f", mw, mc, mc / mw, 16384.0 / (2 * 1024));
     row(line);
   }
@@ -337,13 +332,11 @@ int main(int argc, char** argv) {
       for (int paged : {0, 1}) {
         if (quick && L != 4096) continue;
         BenchShape s{B, 1, L, 32, 8, 128, eft::mask_causal(), paged != 0, 16};
-        size_t ws;
-        int sp;
-        const double ms = run_shape(s, &ws, &sp);
+        const ShapeRun r = run_shape(s);
         const double bytes = 2.0 * B * double(L) * 8 * 128 * 2;
-        const double gbps = bytes / (ms * 1e-3) / 1e9;
-        std::snprintf(line, sizeof line, "decode,%d,%d,%d,%.4f,%.0f,%.3f,%d,%zu", B, L, paged, ms, gbps, gbps / bw, sp,
-                      ws);
+        const double gbps = bytes / (r.ms * 1e-3) / 1e9;
+        std::snprintf(line, sizeof line, "decode,%d,%d,%d,%.4f,%.0f,%.3f,%d,%zu", B, L, paged, r.ms, gbps, gbps / bw,
+                      r.splits, r.ws_bytes);
         row(line);
       }
 
@@ -351,18 +344,12 @@ int main(int argc, char** argv) {
   row("# memory,N,kernel,extra_bytes");
   for (int N : {4096, 8192, 16384}) {
     BenchShape s{1, N, N, 16, 16, 128, eft::mask_causal()};
-    size_t ws;
-    int sp;
-    run_shape(s, &ws, &sp);
-    std::snprintf(line, sizeof line, "memory,%d,prefill,%zu", N, ws);
+    std::snprintf(line, sizeof line, "memory,%d,prefill,%zu", N, run_shape(s).ws_bytes);
     row(line);
   }
   {
     BenchShape s{1, 1, 32768, 32, 8, 128, eft::mask_causal()};
-    size_t ws;
-    int sp;
-    run_shape(s, &ws, &sp);
-    std::snprintf(line, sizeof line, "memory,32768,decode_b1,%zu", ws);
+    std::snprintf(line, sizeof line, "memory,32768,decode_b1,%zu", run_shape(s).ws_bytes);
     row(line);
   }
   if (g_csv) std::fclose(g_csv);
