@@ -46,7 +46,6 @@ struct Sm90Tile {
   // K in 2 stages, V in 3: V of tile j is read one iteration later than K (see the kernel).
   static constexpr int kKStages = 2, kVStages = 3;
   static constexpr size_t kSmem = kQBytes + size_t(kKStages + kVStages) * kTileBytes + 1024;  // + align
-  static constexpr int kPvN = D < 128 ? D : 128;                      // columns per PV wgmma
   static_assert(BN == 64 || BN == 128, "wgmma N of the S product");
   static_assert(D % 64 == 0, "whole 128-byte swizzle column blocks");
 };
@@ -135,19 +134,10 @@ __global__ void __launch_bounds__(NWG * 128, MinCtas) fwd_sm90_kernel(const __gr
 #pragma unroll
   for (int nt = 0; nt < NT; ++nt) s[0][nt][0] = s[0][nt][1] = s[0][nt][2] = s[0][nt][3] = 0.f;
 
-  // O += P_{i-1} V_{i-1}: V advances 16 rows (2 KB) per k16 step, 2 column blocks per n128.
-  // Descriptors are built once and advanced by adding byte offsets / 16 to their address field
-  // (all offsets stay inside the tile, so the 14-bit field never carries).
+  // O += P_{i-1} V_{i-1} (descriptors built once, advanced by offsets: see mma_pv).
   const uint64_t v_desc0 = sw128_desc(sV, BN * 128, 1024);
   auto issue_pv = [&](int i_prev) {
-    const uint64_t dv = v_desc0 + (i_prev % C::kVStages) * (C::kTileBytes >> 4);
-#pragma unroll
-    for (int ks = 0; ks < BN / 16; ++ks)
-#pragma unroll
-      for (int h = 0; h < D / C::kPvN; ++h) {
-        const uint32_t off = uint32_t(ks) * 16 * 128 + uint32_t(h) * (C::kPvN / 64) * BN * 128;
-        mma_rs<T, C::kPvN>(&o[0][h * (C::kPvN / 8)][0], pa[ks], dv + (off >> 4), 1);
-      }
+    mma_pv<T, D, BN>(o, pa, v_desc0 + (i_prev % C::kVStages) * (C::kTileBytes >> 4));
   };
 
   const int row0 = warp * 16;
@@ -172,17 +162,9 @@ __global__ void __launch_bounds__(NWG * 128, MinCtas) fwd_sm90_kernel(const __gr
     if (jn < w.kt_end) load_kv(w, kv_rows, jn, i + 1);
     cp_async_commit();
 
-    // S = Q K^T: D/16 k-steps; within a 64-column block a k-step is 32 bytes further along the
-    // (swizzled) rows, the hardware applying the swizzle to the final address.
-    const uint64_t dq = q_desc0;
     const uint64_t dk = k_desc0 + (i % C::kKStages) * (C::kTileBytes >> 4);
     wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk) {
-      const uint32_t koff = uint32_t(kk % 4) * 32;
-      mma_ss<T, BN>(&s[0][0][0], dq + ((uint32_t(kk / 4) * BM * 128 + koff) >> 4),
-                    dk + ((uint32_t(kk / 4) * BN * 128 + koff) >> 4), kk > 0);
-    }
+    mma_qk<T, D, BM, BN>(s, q_desc0, dk);
     wgmma_commit();
     if constexpr (decltype(with_pv)::value) issue_pv(i - 1);
     wgmma_commit();

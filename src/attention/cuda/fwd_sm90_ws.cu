@@ -61,7 +61,6 @@ struct WsTile {
   static constexpr uint32_t kTileBytes = uint32_t(BN) * D * sizeof(T);
   static constexpr int kQBufs = D <= 128 ? 2 : 1;  // D = 256: a second Q buffer does not fit
   static constexpr int kStages = 2;                // K and V each
-  static constexpr int kPvN = D < 128 ? D : 128;   // columns per P V wgmma
   // Barriers (8 bytes each): q_full[2] q_empty[2] k_full[2] k_empty[2] v_full[2] v_empty[2]
   // item_full[2] item_empty[2], then the two item slots (int32).
   static constexpr uint32_t kBarBytes = 16 * 8 + 2 * 4;
@@ -216,16 +215,7 @@ __global__ void __launch_bounds__(384, 1) fwd_sm90_ws_kernel(const __grid_consta
     __syncwarp();
     if (lane == 0) mbar_arrive(bar);
   };
-  auto issue_pv = [&](int tp) {
-    const uint64_t dv = v_desc0 + (tp & 1) * (C::kTileBytes >> 4);
-#pragma unroll
-    for (int ks = 0; ks < BN / 16; ++ks)
-#pragma unroll
-      for (int h = 0; h < D / C::kPvN; ++h) {
-        const uint32_t off = uint32_t(ks) * 16 * 128 + uint32_t(h) * (C::kPvN / 64) * BN * 128;
-        mma_rs<T, C::kPvN>(&o[0][h * (C::kPvN / 8)][0], pa[ks], dv + (off >> 4), 1);
-      }
-  };
+  auto issue_pv = [&](int tp) { mma_pv<T, D, BN>(o, pa, v_desc0 + (tp & 1) * (C::kTileBytes >> 4)); };
   auto wait_v = [&](int tp) {
     mbar_wait(v_full + 8 * (tp & 1), (tp >> 1) & 1);
     fence_async_shared();
@@ -265,12 +255,7 @@ __global__ void __launch_bounds__(384, 1) fwd_sm90_ws_kernel(const __grid_consta
       if constexpr (decltype(with_pv)::value) wait_v(t - 1);
       if constexpr (kPingPong) named_sync(kTurn + wg, 256);
       wgmma_fence();
-#pragma unroll
-      for (int kk = 0; kk < D / 16; ++kk) {
-        const uint32_t koff = uint32_t(kk % 4) * 32;
-        mma_ss<T, BN>(&s[0][0][0], dq + ((uint32_t(kk / 4) * BM * 128 + koff) >> 4),
-                      dk + ((uint32_t(kk / 4) * BN * 128 + koff) >> 4), kk > 0);
-      }
+      mma_qk<T, D, BM, BN>(s, dq, dk);
       wgmma_commit();
       if constexpr (decltype(with_pv)::value) issue_pv(t - 1);
       wgmma_commit();

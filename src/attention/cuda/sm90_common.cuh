@@ -53,6 +53,35 @@ __device__ __forceinline__ void mma_rs(float* d, const uint32_t (&a)[4], uint64_
   else Wgmma<T>::template wgmma_rs_n64<1>(d, a, db, scale_d);
 }
 
+// S = Q K^T of one warpgroup's 64 rows and one key tile: D/16 k-steps; within a 64-column block a
+// k-step is 32 bytes further along the (swizzled) rows, the hardware applying the swizzle to the
+// final address. dq / dk: descriptors of the Q tile [D/64][BM][128 B] (at this warpgroup's rows)
+// and the K tile [D/64][BN][128 B].
+template <typename T, int D, int BM, int BN>
+__device__ __forceinline__ void mma_qk(float (&s)[1][BN / 8][4], uint64_t dq, uint64_t dk) {
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk) {
+    const uint32_t koff = uint32_t(kk % 4) * 32;
+    mma_ss<T, BN>(&s[0][0][0], dq + ((uint32_t(kk / 4) * BM * 128 + koff) >> 4),
+                  dk + ((uint32_t(kk / 4) * BN * 128 + koff) >> 4), kk > 0);
+  }
+}
+// O += P V of one key tile: P from registers (pa, one A fragment per 16 keys), V [D/64][BN][128 B]
+// read MN-major through descriptor dv: 16 rows (2 KB) per k16 step, up to 128 columns per wgmma.
+// Descriptors are advanced by adding byte offsets / 16 to their address field (all offsets stay
+// inside the tile, so the 14-bit field never carries).
+template <typename T, int D, int BN>
+__device__ __forceinline__ void mma_pv(float (&o)[1][D / 8][4], const uint32_t (&pa)[BN / 16][4], uint64_t dv) {
+  constexpr int kPvN = D < 128 ? D : 128;
+#pragma unroll
+  for (int ks = 0; ks < BN / 16; ++ks)
+#pragma unroll
+    for (int h = 0; h < D / kPvN; ++h) {
+      const uint32_t off = uint32_t(ks) * 16 * 128 + uint32_t(h) * (kPvN / 64) * BN * 128;
+      mma_rs<T, kPvN>(&o[0][h * (kPvN / 8)][0], pa[ks], dv + (off >> 4), 1);
+    }
+}
+
 // P (the S accumulators after the softmax, [64 x BN] per warpgroup) packed to 16 bit as the A
 // fragments of the P V wgmmas, one per 16 keys.
 template <typename T, int BN>
