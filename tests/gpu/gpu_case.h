@@ -57,6 +57,14 @@ inline AttnCaseSpec base_spec(int D, DType dt, int qh, int kvh) {
   return s;
 }
 
+// True when the planner picks a Hopper (wgmma) main loop for a plain prefill on this device and
+// build: compute capability 9.0 and code built for sm_90a. Then wgmma and wgmma_ws can be forced.
+inline bool hopper_loops_usable() {
+  AttnCase c = make_case(base_spec(128, DType::bf16, 2, 2), 1);
+  return cuda::plan_attention(c.params, c.args(), {.kernel = cuda::AttnKernel::prefill}).main_loop !=
+         cuda::MainLoop::mma_sync;
+}
+
 // The message of the eft::Error that f() throws, "" when it throws none.
 template <typename F>
 std::string error_of(F&& f) {

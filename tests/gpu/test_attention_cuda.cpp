@@ -175,13 +175,9 @@ TEST(CudaAttention, PrefillLongerSequences) {
 // Every prefill case above runs on it too (check_case); here what is its own: graph replay (its tile
 // counter is zeroed inside the captured work), batches with more items than SMs, and a small case
 // for compute-sanitizer.
-bool ws_usable() {
-  AttnCase c = make_case(base_spec(64, DType::bf16, 2, 2), 1);
-  return cuda::plan_attention(c.params, c.args(), {.kernel = AttnKernel::prefill}).main_loop != MainLoop::mma_sync;
-}
 
 TEST(CudaWgmmaWs, LongAndManyItems) {
-  if (!ws_usable()) GTEST_SKIP() << "no sm_90a build / compute capability 9.0 device";
+  if (!hopper_loops_usable()) GTEST_SKIP() << "no sm_90a build / compute capability 9.0 device";
   const AttentionPlanOptions ws{.main_loop = MainLoop::wgmma_ws};
   // Causal, paged, 1000 + 333 tokens; then 40 heads x 3 sequences of 700: more work items than
   // SMs, so CTAs take items from the counter.
@@ -201,7 +197,7 @@ TEST(CudaWgmmaWs, LongAndManyItems) {
 
 // A small case for compute-sanitizer (racecheck / synccheck) runs of the warp-specialized loop.
 TEST(CudaWgmmaWs, SmallForSanitizer) {
-  if (!ws_usable()) GTEST_SKIP() << "no sm_90a build / compute capability 9.0 device";
+  if (!hopper_loops_usable()) GTEST_SKIP() << "no sm_90a build / compute capability 9.0 device";
   AttnCaseSpec s = base_spec(64, DType::bf16, 4, 2);
   s.q_lens = {150, 5};
   s.kv_lens = {150, 260};
@@ -212,7 +208,7 @@ TEST(CudaWgmmaWs, SmallForSanitizer) {
 }
 
 TEST(CudaWgmmaWs, GraphReplayedTwice) {
-  if (!ws_usable()) GTEST_SKIP() << "no sm_90a build / compute capability 9.0 device";
+  if (!hopper_loops_usable()) GTEST_SKIP() << "no sm_90a build / compute capability 9.0 device";
   AttnCaseSpec s = base_spec(128, DType::bf16, 8, 2);
   s.q_lens = {300, 129};
   s.kv_lens = {300, 200};

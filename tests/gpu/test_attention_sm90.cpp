@@ -20,17 +20,6 @@
 namespace eft::test {
 namespace {
 
-// True when the planner picks a wgmma main loop for a plain prefill on this device and build.
-bool wgmma_in_use() {
-  AttnCaseSpec s;
-  s.head_dim = 128;
-  s.dtype = s.o_dtype = DType::bf16;
-  s.q_lens = {256};
-  s.kv_lens = {256};
-  AttnCase c = make_case(s, 1);
-  return cuda::plan_attention(c.params, c.args()).main_loop != cuda::MainLoop::mma_sync;
-}
-
 struct Product {
   std::vector<double> c;  // [64][n] float64 reference
   std::vector<float> got;
@@ -71,7 +60,7 @@ double run_product(bool f16, int n, bool rs, uint32_t lbo, uint32_t sbo, uint64_
 }
 
 TEST(CudaWgmma, BuildingBlocksAgainstFloat64) {
-  if (!wgmma_in_use()) GTEST_SKIP() << "wgmma main loop not available (needs sm_90 and an sm_90a build)";
+  if (!hopper_loops_usable()) GTEST_SKIP() << "wgmma main loop not available (needs sm_90 and an sm_90a build)";
   std::random_device rd;
   for (bool f16 : {false, true})
     for (int n : {64, 128})
@@ -95,7 +84,7 @@ TEST(CudaWgmma, BuildingBlocksAgainstFloat64) {
 // sequence's end are skipped), a window whose queries sit past every key (items with no key
 // tile at all), block-sparse and GQA, every element against the float64 reference.
 TEST(CudaWgmma, WarpSpecializedAndPlainGridAgainstReference) {
-  if (!wgmma_in_use()) GTEST_SKIP() << "wgmma main loop not available (needs sm_90 and an sm_90a build)";
+  if (!hopper_loops_usable()) GTEST_SKIP() << "wgmma main loop not available (needs sm_90 and an sm_90a build)";
   std::random_device rd;
   for (cuda::MainLoop ml : {cuda::MainLoop::wgmma_ws, cuda::MainLoop::wgmma})
     for (int D : {64, 128, 256})
