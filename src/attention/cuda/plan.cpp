@@ -156,8 +156,7 @@ AttentionPlan plan_attention(const AttentionParams& p, const AttentionArgs& a, c
     // CTAs of instantiation `config` resident at once (one wave): per SM asked of the device
     // (registers count too), else a shared-memory estimate.
     auto wave_of = [&](int config) {
-      int n = 0;
-      const FwdConfig& c = detail::fwd_configs(&n)[config];
+      const FwdConfig& c = detail::fwd_configs(&n_cfg)[config];
       int per_sm = sm_count() > 0 ? detail::fwd_ctas_per_sm(config) : 0;
       if (per_sm <= 0) per_sm = std::max<int>(1, std::min<int>(int(kSmemPerSm / (c.smem_bytes + 1024)), 2048 / c.threads));
       return int64_t(sms) * per_sm;
@@ -173,15 +172,14 @@ AttentionPlan plan_attention(const AttentionParams& p, const AttentionArgs& a, c
     const int cfg3 = a.kv.layout != KvLayout::contiguous
                          ? -1
                          : pick_config(plan.main_loop, p.head_dim, a.q_dtype, true, max_q * group, opt.block_n, 3);
-    int n3 = 0;
     bool three_stage = false;
-    if (cfg3 >= 0 && detail::fwd_configs(&n3)[cfg3].block_m == cfg.block_m) {
+    if (cfg3 >= 0 && detail::fwd_configs(&n_cfg)[cfg3].block_m == cfg.block_m) {
       const int64_t slots3 = wave_of(cfg3);
       const double waves = double(real_ctas) / double(slots3);
       three_stage = waves >= 1.0 && waves / std::ceil(waves) >= 0.9;
       if (three_stage) {
-        plan.config = cfg3;
-        plan.smem_bytes = detail::fwd_configs(&n3)[cfg3].smem_bytes;
+        plan.config = cfg3;  // same rows and key tile as cfg: only the shared memory differs
+        plan.smem_bytes = detail::fwd_configs(&n_cfg)[cfg3].smem_bytes;
         plan.kv_splits = 1;
         plan.wave_ctas = slots3;
       }
