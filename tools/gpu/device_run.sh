@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs CUDA attention checks and benchmarks on the lent GPU machine, in the repository root.
 #   tools/gpu/device_run.sh STEP...   STEP: info | build | test | sanitize | bench | bench-quick | peer |
-#                                           peer-quick | report | linear | ws
+#                                           peer-quick | report | linear
 # Binaries come from .devbin/ (built elsewhere and carried, with the shared libraries they need)
 # unless `build` ran here first (then build-dev/). Logs and CSVs go to $OUT (default /tmp/eft_out).
 set -uo pipefail
@@ -52,12 +52,6 @@ fwd_kernelI13__nv_bfloat16Li128ELi64ELi4ELi1ELi2E --main-loop mma_sync --shape p
 Li128ELi64ELi1ELi4ELi1E --shape decode:16:4096:1
 SHAPES
       grep -E "Duration|Throughput|Registers|Achieved Occupancy|Theoretical Occupancy|Stall|Issued Warp|No Eligible|Block Limit|Executed Ipc|Pipe" "$OUT/ncu.txt" | head -80
-      ;;
-    ws)
-      # The warp-specialized prefill (the default for head_dim 128 / 256 on Hopper) beside the plain
-      # wgmma grid, whole prefill table each.
-      timeout 300 $BIN/bench_attention_cuda --prefill-only --main-loop wgmma_ws --csv "$OUT/ws.csv" 2>&1 | tee "$OUT/ws_bench.log"
-      timeout 300 $BIN/bench_attention_cuda --prefill-only --main-loop wgmma --csv "$OUT/wgmma_prefill.csv" 2>&1 | tee "$OUT/wgmma_prefill.log"
       ;;
     bench) $BIN/bench_attention_cuda --csv "$OUT/ours.csv" 2>&1 | tee "$OUT/bench.log" | tail -5 ;;
     linear) $BIN/bench_linear_cuda --csv "$OUT/linear.csv" 2>&1 | tee "$OUT/linear.log" | tail -12 ;;
