@@ -1,9 +1,9 @@
 // Warp-specialized Hopper prefill (sm_90a), the FlashAttention-3 structure: a persistent grid of
 // one CTA per SM, each CTA three warpgroups:
-//   producer  (warps 0-3, 40 registers): asks the tile scheduler for work items and copies Q, K
+//   producer  (warps 0-3, 56 registers): asks the tile scheduler for work items and copies Q, K
 //             and V into shared-memory stages with cp.async (paged block tables and ragged ends
 //             need per-row addressing), each stage's copies completing on an mbarrier;
-//   consumers (warps 4-11, 232 registers): 64 query rows each, S = Q K^T and O += P V on wgmma
+//   consumers (warps 4-11, 224 registers): 64 query rows each, S = Q K^T and O += P V on wgmma
 //             with the same intra-warpgroup overlap as fwd_sm90.cu (QK^T of tile i issued with
 //             P V of tile i-1, the softmax of tile i under the latter), releasing each stage on
 //             an mbarrier as soon as its last reader is done.
@@ -26,8 +26,11 @@
 //             (cp.async.mbarrier.arrive.noinc);
 //   *_empty : 8 arrivals, lane 0 of each consumer warp once its warpgroup's wgmma reading the stage
 //             has completed;
-//   item    : the producer's thread 0 publishes the next item in a two-slot ring (item_full, one
-//             arrival); every warp's lane 0 releases the slot after reading it (item_empty, 12).
+//   item    : the producer's thread 0 publishes the next item, already decoded (its CtaWork: the
+//             batch metadata read from global memory once, by one thread, ahead of time), in a
+//             two-slot ring (item_full, one arrival); every warp's lane 0 releases the slot after
+//             copying it (item_empty, 12). Items without rows are skipped there, so consumers
+//             never wait on a global read between items.
 // cp.async writes are generic-proxy writes and wgmma reads through the async proxy: a consumer
 // executes fence.proxy.async after its wait on a full barrier, before the wgmma that reads it.
 #include <cuda_bf16.h>
@@ -51,8 +54,10 @@ namespace {
 // the step; see docs/cuda_attention.md v8d).
 constexpr bool kPingPong = true;
 constexpr int kTurn = 1;  // named barriers kTurn, kTurn + 1 (0 is __syncthreads)
-// 128 * 40 + 256 * 232 <= 65536. 56 / 224 measured 0-13 % slower (more consumer spills at D = 256).
-constexpr int kProducerRegs = 40, kConsumerRegs = 232;
+// 128 * 56 + 256 * 224 <= 65536. The producer needs the extra registers since it decodes the work
+// items: with 40 / 232 it spilled more and ran 0.5-3 % behind 56 / 224 (H200, 2026-11-28, ab.sh on
+// prefill N=512..16k, D=128/256, and the 1k window); before the item handoff 40 / 232 was ahead.
+constexpr int kProducerRegs = 56, kConsumerRegs = 224;
 
 template <typename T, int D, int BN>
 struct WsTile {
@@ -62,8 +67,9 @@ struct WsTile {
   static constexpr int kQBufs = D <= 128 ? 2 : 1;  // D = 256: a second Q buffer does not fit
   static constexpr int kStages = 2;                // K and V each
   // Barriers (8 bytes each): q_full[2] q_empty[2] k_full[2] k_empty[2] v_full[2] v_empty[2]
-  // item_full[2] item_empty[2], then the two item slots (int32).
-  static constexpr uint32_t kBarBytes = 16 * 8 + 2 * 4;
+  // item_full[2] item_empty[2], then the two item slots (CtaWork each, 16-byte aligned).
+  static constexpr uint32_t kSlotBytes = (sizeof(CtaWork) + 15) / 16 * 16;
+  static constexpr uint32_t kBarBytes = 16 * 8 + 2 * kSlotBytes;
   static constexpr uint32_t kTilesBytes = kQBufs * kQBytes + 2 * kStages * kTileBytes;
   static constexpr size_t kSmem = kTilesBytes + kBarBytes + 1024;  // + alignment of the tiles
   static_assert(BN == 64 || BN == 128, "wgmma N of the S product");
@@ -82,9 +88,10 @@ __global__ void __launch_bounds__(384, 1) fwd_sm90_ws_kernel(const __grid_consta
   const uint32_t bars = sQ + C::kTilesBytes;
   const uint32_t q_full = bars, q_empty = bars + 16, k_full = bars + 32, k_empty = bars + 48, v_full = bars + 64,
                  v_empty = bars + 80, item_full = bars + 96, item_empty = bars + 112;
-  // The item slots, as a generic pointer (the producer writes them with ordinary stores).
-  volatile int32_t* item_slot =
-      reinterpret_cast<volatile int32_t*>(smem_raw + (bars + 128 - smem_addr(smem_raw)));
+  // The item slots, as a generic pointer (the producer writes them with ordinary stores; the
+  // mbarrier arrive / wait pair orders them with the readers).
+  CtaWork* item_slot = reinterpret_cast<CtaWork*>(smem_raw + (bars + 128 - smem_addr(smem_raw)));
+  static_assert(sizeof(CtaWork) <= C::kSlotBytes && alignof(CtaWork) <= 16, "item slot layout");
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   if (tid == 0) {
@@ -103,13 +110,14 @@ __global__ void __launch_bounds__(384, 1) fwd_sm90_ws_kernel(const __grid_consta
   __syncthreads();
 
   const int n_items = p.q_tiles * p.kv_splits * p.kv_heads * p.head_chunks * p.batch.n_seqs;
-  // Item number k of this CTA (k = 0, 1, ...): published by the producer's thread 0, read by all.
+  // Item number k of this CTA (k = 0, 1, ...): published by the producer's thread 0, read by all;
+  // seq < 0 marks the end.
   auto read_item = [&](int k) {
     mbar_wait(item_full + 8 * (k & 1), (k >> 1) & 1);
-    const int item = item_slot[k & 1];
+    const CtaWork w = item_slot[k & 1];
     __syncwarp();
     if (lane == 0) mbar_arrive(item_empty + 8 * (k & 1));
-    return item;
+    return w;
   };
 
   if (warp < 4) {
@@ -157,19 +165,24 @@ __global__ void __launch_bounds__(384, 1) fwd_sm90_ws_kernel(const __grid_consta
         }
       }
     };
-    int next = blockIdx.x;  // thread 0: the item it publishes next
+    int next = blockIdx.x;  // thread 0: the next item number to look at
     int t = 0, kq = 0;      // stream positions: K/V tile, Q buffer use
     for (int k = 0;; ++k) {
       if (tid == 0) {
+        // Decode the next item with rows (the metadata reads overlap the wait for a free slot).
+        CtaWork next_w;
+        bool have = false;
+        while (!have && next < n_items) {
+          have = next_w.init_item(p, BN, next);
+          next = gridDim.x + atomicAdd(p.item_counter, 1);
+        }
+        if (!have) next_w.seq = -1;
         mbar_wait(item_empty + 8 * (k & 1), ((k >> 1) & 1) ^ 1);
-        item_slot[k & 1] = next < n_items ? next : n_items;
+        item_slot[k & 1] = next_w;
         mbar_arrive(item_full + 8 * (k & 1));
-        if (next < n_items) next = gridDim.x + atomicAdd(p.item_counter, 1);
       }
-      const int item = read_item(k);
-      if (item >= n_items) break;
-      CtaWork w;
-      if (!w.init_item(p, BN, item)) continue;
+      const CtaWork w = read_item(k);
+      if (w.seq < 0) break;
       const KvRows kv(p.kv, p.block_shift, w.seq);
       const int qb = C::kQBufs == 2 ? (kq & 1) : 0, qn = C::kQBufs == 2 ? (kq >> 1) : kq;
       ++kq;
@@ -224,10 +237,8 @@ __global__ void __launch_bounds__(384, 1) fwd_sm90_ws_kernel(const __grid_consta
   if (kPingPong && wg == 1) named_arrive(kTurn, 256);  // warpgroup 0 takes the first turn
   int t = 0, kq = 0;
   for (int k = 0;; ++k) {
-    const int item = read_item(k);
-    if (item >= n_items) break;
-    CtaWork w;
-    if (!w.init_item(p, BN, item)) continue;
+    const CtaWork w = read_item(k);
+    if (w.seq < 0) break;
     const int qb = C::kQBufs == 2 ? (kq & 1) : 0, qn = C::kQBufs == 2 ? (kq >> 1) : kq;
     ++kq;
 #pragma unroll
