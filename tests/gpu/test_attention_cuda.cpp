@@ -255,22 +255,45 @@ TEST(CudaAttention, DecodeGrid) {
       }
 }
 
-// The 3-stage decode kernel is what the planner picks for a contiguous grid of whole waves (here:
-// 3 sequences x 8 KV heads = 24 CTAs planned for one SM, a whole number of waves at 1, 2, 3, 4 or
-// 6 CTAs per SM).
+// The 3-stage decode kernel is what the planner picks for a grid of whole waves (here: 3 sequences
+// x 8 KV heads = 24 CTAs planned for one SM, a whole number of waves at 1, 2, 3, 4 or 6 CTAs per
+// SM), contiguous or paged; paged CTAs stage their block-table slice in shared memory.
 TEST(CudaAttention, DecodeThreeStageUnsplit) {
-  for (int D : {64, 128, 256}) {
-    AttnCaseSpec s = base_spec(D, D == 128 ? DType::f16 : DType::bf16, 32, 8);
-    s.q_lens = {1, 1, 1};
-    s.kv_lens = {1000, 77, 300};
-    s.mask = mask_causal();
-    AttnCase probe = make_case(s, 1);
-    const cuda::AttentionPlan three = cuda::plan_attention(probe.params, probe.args(), {.sm_count = 1});
-    const cuda::AttentionPlan two = cuda::plan_attention(probe.params, probe.args(), {.kv_splits = 1});
-    ASSERT_EQ(three.kv_splits, 1) << "D=" << D;
-    ASSERT_GT(three.smem_bytes, two.smem_bytes) << "D=" << D;  // the third K/V stage
-    check_case_once(s, {.sm_count = 1}, {}, AttnKernel::decode);
-  }
+  for (int D : {64, 128, 256})
+    for (int block_size : {0, 16, 256}) {  // 0: contiguous
+      AttnCaseSpec s = base_spec(D, D == 128 ? DType::f16 : DType::bf16, 32, 8);
+      s.q_lens = {1, 1, 1};
+      s.kv_lens = {1000, 77, 300};
+      s.paged = block_size > 0;
+      if (s.paged) s.block_size = block_size;
+      s.mask = mask_causal();
+      SCOPED_TRACE("D=" + std::to_string(D) + " block " + std::to_string(block_size));
+      AttnCase probe = make_case(s, 1);
+      const cuda::AttentionPlan three = cuda::plan_attention(probe.params, probe.args(), {.sm_count = 1});
+      const cuda::AttentionPlan two = cuda::plan_attention(probe.params, probe.args(), {.kv_splits = 1});
+      ASSERT_EQ(three.kv_splits, 1);
+      ASSERT_GT(three.smem_bytes, two.smem_bytes);  // the third K/V stage
+      check_case_once(s, {.sm_count = 1}, {}, AttnKernel::decode);
+    }
+}
+
+// A paged CTA whose key range spans more blocks than it stages (17000 keys in 16-token blocks:
+// 1063 > 1024) reads the block table from global memory instead; the planner keeps such grids off
+// the 3-stage kernel, and one forced unsplit runs that path on the 2-stage kernel.
+TEST(CudaAttention, DecodePagedTableTooLongToStage) {
+  AttnCaseSpec s = base_spec(128, DType::bf16, 32, 8);
+  s.q_lens = {1, 2, 1};
+  s.kv_lens = {17000, 77, 300};
+  s.paged = true;
+  s.block_size = 16;
+  s.mask = mask_causal();
+  AttnCase probe = make_case(s, 1);
+  const cuda::AttentionPlan planned = cuda::plan_attention(probe.params, probe.args(), {.sm_count = 1});
+  const cuda::AttentionPlan unsplit = cuda::plan_attention(probe.params, probe.args(), {.kv_splits = 1});
+  ASSERT_EQ(planned.smem_bytes, unsplit.smem_bytes);  // 2 stages
+  ASSERT_EQ(unsplit.kv_splits, 1);
+  check_case_once(s, {.kv_splits = 1}, {}, AttnKernel::decode);
+  check_case_once(s, {.sm_count = 1}, {}, AttnKernel::decode);
 }
 
 TEST(CudaAttention, DecodeSparseMasks) {

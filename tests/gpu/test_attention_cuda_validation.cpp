@@ -132,7 +132,8 @@ cuda::AttentionPlan decode_plan(int B, int L, bool paged) {
 // Contiguous batches whose unsplit decode grid fills whole waves of the 3-stage kernel run
 // unsplit on it (more shared memory per CTA); smaller ones stay on the 2-stage kernel, splitting
 // the KV range where they cannot fill the GPU — and so does a grid of 1.2 such waves (its last
-// would be mostly empty), and so does a paged cache.
+// would be mostly empty). A paged cache takes the same kernel (its block-table slice is staged in
+// shared memory, so it no longer needs the 2-stage kernel's extra resident CTAs).
 TEST(CudaAttentionValidation, DecodeLargeBatchesRunUnsplit) {
   const cuda::AttentionPlan b16 = decode_plan(16, 1024, false), b40 = decode_plan(40, 1024, false),
                             b64 = decode_plan(64, 1024, false);
@@ -142,12 +143,16 @@ TEST(CudaAttentionValidation, DecodeLargeBatchesRunUnsplit) {
   EXPECT_GT(b64.smem_bytes, b16.smem_bytes);  // the third K/V stage
   EXPECT_EQ(b40.smem_bytes, b16.smem_bytes);
   EXPECT_GE(b64.ctas, b64.wave_ctas);  // at least a wave
-  EXPECT_EQ(decode_plan(64, 1024, true).smem_bytes, b16.smem_bytes);  // paged: 2 stages
+  EXPECT_EQ(decode_plan(64, 1024, true).smem_bytes, b64.smem_bytes);  // paged: 3 stages as well
+  EXPECT_EQ(decode_plan(64, 1024, true).kv_splits, 1);
+  // ... unless a CTA's range would span more blocks than it stages (32k keys: 2048 > 1024).
+  EXPECT_EQ(decode_plan(64, 32768, false).smem_bytes, b64.smem_bytes);
+  EXPECT_EQ(decode_plan(64, 32768, true).smem_bytes, b16.smem_bytes);
 }
 
 // The split choice of decode, over batch x KV length x layout: never a second, nearly empty wave
-// when the unsplit CTAs fit in one; a paged cache splits at least as finely as a contiguous one
-// (more resident CTAs hide its block-table reads).
+// when the unsplit CTAs fit in one; no empty splits; a paged cache is planned exactly as a
+// contiguous one where its CTAs can stage their block-table slices (at most 1024 blocks).
 TEST(CudaAttentionValidation, DecodeSplitsFillOneWave) {
   for (int B : {1, 2, 4, 16, 64})
     for (int L : {1024, 4096, 32768}) {
@@ -163,7 +168,14 @@ TEST(CudaAttentionValidation, DecodeSplitsFillOneWave) {
           EXPECT_LE(plan->ctas, plan->wave_ctas);
         }
       }
-      EXPECT_GE(paged.kv_splits, contiguous.kv_splits);
+      for (const cuda::AttentionPlan* plan : {&contiguous, &paged}) {
+        const int tiles = (L + plan->block_n - 1) / plan->block_n, per = (tiles + plan->kv_splits - 1) / plan->kv_splits;
+        EXPECT_GT(tiles, per * (plan->kv_splits - 1)) << "an empty split";
+      }
+      if (L / 16 <= 1024) {
+        EXPECT_EQ(paged.kv_splits, contiguous.kv_splits);
+        EXPECT_EQ(paged.config, contiguous.config);
+      }
     }
 }
 

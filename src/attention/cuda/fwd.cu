@@ -74,7 +74,7 @@ struct Tile {
   static constexpr size_t kMergeBytes = WN > 1 ? size_t(WN) * kBM * (kOStride + 2) * sizeof(float) : 0;
   // Decode on a paged cache: the CTA's slice of its block table, staged in shared memory when it
   // has at most kTableCap entries (16k keys of 16-token blocks), after everything else.
-  static constexpr int kTableCap = WN > 1 ? 1024 : 0;
+  static constexpr int kTableCap = WN > 1 ? kDecodeTableCap : 0;
   static constexpr size_t kTableOffset = kQBytes + (kKVBytes > kMergeBytes ? kKVBytes : kMergeBytes);
   static constexpr size_t kSmem = kTableOffset + size_t(kTableCap) * sizeof(int32_t);
   static_assert(kKPW % 16 == 0, "each warp takes whole k16 slices of a tile");
@@ -352,41 +352,64 @@ __global__ void __launch_bounds__(WM * WN * 32) fwd_kernel(const __grid_constant
 }
 
 // One CTA of kMergeWarps warps per (token, head): o = sum_i exp(lse_i - lse) o_i,
-// lse = log sum_i exp(lse_i). Every warp works out the split weights (up to kMergeMaxSplits, two
-// per lane); warp w then accumulates splits w, w + kMergeWarps, ... with independent 16-byte loads
-// (unrolled, so several are in flight per lane) and the warps' sums meet in shared memory. Batch-1
-// decode cuts one row's keys into up to 64 splits: one warp walking them all measured ~9 us on an
-// H200 (a chain of L2 round trips), longer than the split attention itself.
+// lse = log sum_i exp(lse_i). Warp w takes splits w, w + kMergeWarps, ... (at most kMergePerWarp)
+// and the warps' sums meet in shared memory. The kernel is a few L2 round trips long, so it is
+// written to have as few as possible: each lane issues all its partial-o loads first (independent
+// 16-byte loads, predicated past the last split), then the split lse values (two per lane) while
+// those are in flight, and takes each split's weight from the lane that holds its lse by a
+// shuffle instead of a reload: two round trips for head_dim <= 128. Batch-1 decode cuts one row's
+// keys into up to 64 splits: one warp walking them measured ~9 us on an H200, four warps with
+// four loads in flight each 6.2 us, this version 3.9-4.1 us (ncu, batch 1 x 32k, 33 splits).
+// kPerWarp (splits per warp, S <= kMergeWarps * kPerWarp) is compiled for 1, 4 and 16: the
+// 16-load version for every S ran 4 % slower at S = 2 (batch 16 x 1k), its registers taking room
+// from the attention CTAs that the early-launched merge CTAs share the SMs with.
 constexpr int kMergeWarps = 4;
 constexpr int kMergeMaxD = 256;
+static_assert(kMergeMaxSplits <= 64, "two lse values per lane");
+template <int kMergePerWarp>
 __global__ void __launch_bounds__(kMergeWarps * 32) merge_kernel(const __grid_constant__ FwdParams p, int D) {
   __shared__ float4 s_acc[kMergeWarps][kMergeMaxD / 4];
   wait_for_prior_grid();  // launched early (programmatic dependent launch): the partials are complete after this
   const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
   const int64_t row = blockIdx.x;
   const int S = p.kv_splits;
-  const float* lse = p.part_lse + row * S;
+  const float* po = p.part_o + row * S * D;  // [S, D]
+  float4 v[kMergePerWarp];                   // this lane's 4 columns of splits warp + k * kMergeWarps
+  auto load = [&](int c) {
+#pragma unroll
+    for (int k = 0; k < kMergePerWarp; ++k) {
+      const int i = warp + k * kMergeWarps;
+      v[k] = c < D && i < S ? *reinterpret_cast<const float4*>(po + int64_t(i) * D + c) : make_float4(0.f, 0.f, 0.f, 0.f);
+    }
+  };
+  load(lane * 4);
+  const float* lse = p.part_lse + row * S;  // [S]
   const float l0 = lane < S ? lse[lane] : -INFINITY;
   const float l1 = lane + 32 < S ? lse[lane + 32] : -INFINITY;
   float mx = fmaxf(l0, l1);
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
   const float mu = mx == -INFINITY ? 0.f : mx;
-  float wsum = __expf(l0 - mu) + __expf(l1 - mu);  // exp(-inf) = 0: empty splits drop out
+  const float e0 = __expf(l0 - mu), e1 = __expf(l1 - mu);  // exp(-inf) = 0: empty splits drop out
+  float wsum = e0 + e1;
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) wsum += __shfl_xor_sync(0xffffffffu, wsum, o);
   const float inv = wsum > 0.f ? 1.f / wsum : 0.f;
-  const float* po = p.part_o + row * S * D;
+  float w[kMergePerWarp];  // weight of split warp + k * kMergeWarps (0 past the last split)
+#pragma unroll
+  for (int k = 0; k < kMergePerWarp; ++k) {
+    const int i = warp + k * kMergeWarps;  // the same for the whole warp: the shuffle is uniform
+    w[k] = __shfl_sync(0xffffffffu, i < 32 ? e0 : e1, i & 31) * inv;
+  }
   for (int c = lane * 4; c < D; c += 128) {
+    if (c != lane * 4) load(c);  // head_dim 256: the second half of the row
     float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
-#pragma unroll 4
-    for (int i = warp; i < S; i += kMergeWarps) {
-      const float w = __expf(lse[i] - mu) * inv;
-      const float4 v = *reinterpret_cast<const float4*>(po + int64_t(i) * D + c);
-      acc.x += w * v.x;
-      acc.y += w * v.y;
-      acc.z += w * v.z;
-      acc.w += w * v.w;
+#pragma unroll
+    for (int k = 0; k < kMergePerWarp; ++k) {
+      acc.x += w[k] * v[k].x;
+      acc.y += w[k] * v[k].y;
+      acc.z += w[k] * v[k].z;
+      acc.w += w[k] * v[k].w;
     }
     s_acc[warp][c / 4] = acc;
   }
@@ -465,7 +488,11 @@ cudaError_t launch_merge(const FwdParams& p, int64_t q_tokens, int head_dim, boo
   attr[0].val.programmaticStreamSerializationAllowed = 1;
   cfg.attrs = attr;
   cfg.numAttrs = early_launch ? 1 : 0;
-  return cudaLaunchKernelEx(&cfg, merge_kernel, p, head_dim);
+  const int S = p.kv_splits;
+  static_assert(kMergeWarps * 16 == kMergeMaxSplits, "the widest merge instantiation covers every split count");
+  if (S <= kMergeWarps) return cudaLaunchKernelEx(&cfg, merge_kernel<1>, p, head_dim);
+  if (S <= kMergeWarps * 4) return cudaLaunchKernelEx(&cfg, merge_kernel<4>, p, head_dim);
+  return cudaLaunchKernelEx(&cfg, merge_kernel<16>, p, head_dim);
 }
 
 }  // namespace eft::cuda::detail

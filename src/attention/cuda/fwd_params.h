@@ -44,8 +44,13 @@ struct FwdParams {
   int32_t* item_counter = nullptr;  // warp-specialized loop: the tile scheduler's counter (zeroed per call)
 };
 
-// Most KV splits one call may use (the merge kernel keeps one weight per split in shared memory).
+// Most KV splits one call may use (the merge kernel holds two split lse values per lane).
 constexpr int kMergeMaxSplits = 64;
+
+// Decode on a paged cache: a CTA whose key range spans at most this many blocks copies its slice of
+// the block table to shared memory once (4 KB); longer ranges read the table from global memory
+// per tile row, which the planner avoids where it can (plan.cpp).
+constexpr int kDecodeTableCap = 1024;
 
 // One compiled instantiation of the kernel (the table lives in fwd.cu).
 struct FwdConfig {

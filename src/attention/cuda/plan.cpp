@@ -161,17 +161,22 @@ AttentionPlan plan_attention(const AttentionParams& p, const AttentionArgs& a, c
       if (per_sm <= 0) per_sm = std::max<int>(1, std::min<int>(int(kSmemPerSm / (c.smem_bytes + 1024)), 2048 / c.threads));
       return int64_t(sms) * per_sm;
     };
-    // A contiguous batch whose unsplit CTAs fill whole waves (>= 90 % of the slots over all
-    // waves) runs unsplit on the 3-stage kernel: long CTAs keep two tiles in flight, and there are
-    // no partials to write and merge (H200, 2026-11-28, GQA 32/8 D=128, 512 CTAs = 1.94 waves:
-    // batch 64 x 1k 3854 GB/s against 3425 with 2 stages and 3 splits; 64 x 4k 4259 against 4203;
-    // 64 x 16k the same). Split grids stay on 2 stages, where the 3-stage kernel measured slower
-    // (batch 1 x 32k, 33 splits: 3314 against 3440 GB/s; 64 x 1k, 3 splits: 2998 against 3427),
-    // and so do paged caches, whose block-table reads want the 2-stage kernel's extra resident
-    // CTAs (64 x 4k paged: 3836 unsplit on 3 stages against 4082 split on 2).
-    const int cfg3 = a.kv.layout != KvLayout::contiguous
-                         ? -1
-                         : pick_config(plan.main_loop, p.head_dim, a.q_dtype, true, max_q * group, opt.block_n, 3);
+    // A batch whose unsplit CTAs fill whole waves (>= 90 % of the slots over all waves) runs
+    // unsplit on the 3-stage kernel: long CTAs keep two tiles in flight, and there are no partials
+    // to write and merge (H200, 2026-11-28, GQA 32/8 D=128, 512 CTAs = 1.94 waves: batch 64 x 1k
+    // 3854 GB/s against 3425 with 2 stages and 3 splits; 64 x 4k 4259 against 4203; 64 x 16k the
+    // same). Split grids stay on 2 stages, where the 3-stage kernel measured slower (batch 1 x 32k,
+    // 33 splits: 3314 against 3440 GB/s; 64 x 1k, 3 splits: 2998 against 3427). Paged caches take
+    // the same rules since the kernel stages each CTA's block-table slice in shared memory (before
+    // that, paged grids wanted more resident CTAs to hide the table reads and ran 6 % slower here;
+    // now paged / contiguous: 16 x 1k 0.99, 64 x 1k 0.97, 64 x 4k 0.99, 1 x 32k 0.98, ab.sh 18:25).
+    // A paged CTA whose unsplit range spans more blocks than it can stage (batch 64 x 32k in
+    // 16-token blocks: 2048) would read the table from global memory on the 3-stage kernel, which
+    // measured 0.94x contiguous there; it stays on the 2-stage kernel, whose splits are short enough.
+    const bool table_fits = a.kv.layout != KvLayout::paged ||
+                            (int64_t(plan.max_kv_len) + a.kv.block_size - 1) / a.kv.block_size <= detail::kDecodeTableCap;
+    const int cfg3 =
+        table_fits ? pick_config(plan.main_loop, p.head_dim, a.q_dtype, true, max_q * group, opt.block_n, 3) : -1;
     bool three_stage = false;
     if (cfg3 >= 0 && detail::fwd_configs(&n_cfg)[cfg3].block_m == cfg.block_m) {
       const int64_t slots3 = wave_of(cfg3);
@@ -196,10 +201,7 @@ AttentionPlan plan_attention(const AttentionParams& p, const AttentionArgs& a, c
       // bandwidth for a whole CTA lifetime). Never cut a sequence into pieces shorter than
       // kMinTilesPerSplit tiles.
       const int max_splits = std::max(1, std::min(kv_tiles / kMinTilesPerSplit, kMaxSplits));
-      // A paged cache is the exception: each tile's copies wait on block-table reads, which more
-      // resident CTAs hide, so it aims at every slot (batch 1 x 32k paged: 3250 GB/s with 49
-      // splits, 2853 with 33).
-      const int64_t want = a.kv.layout == KvLayout::paged ? slots : 2 * int64_t(sms);
+      const int64_t want = 2 * int64_t(sms);
       int best = int(std::clamp<int64_t>((want + real_ctas / 2) / real_ctas, 1, max_splits));
       if (real_ctas <= slots) {
         best = int(std::min<int64_t>(best, slots / real_ctas));  // rounding never spills into a second wave
@@ -215,7 +217,11 @@ AttentionPlan plan_attention(const AttentionParams& p, const AttentionArgs& a, c
           if (eff >= 0.9 || s >= first + 8) break;
         }
       }
-      plan.kv_splits = best;
+      // Splits of ceil(kv_tiles / best) tiles each: where fewer splits of that length cover the
+      // range, the surplus ones would be empty CTAs and merge inputs (batch 1 x 32k: 33 splits of
+      // 16 tiles, the last empty; 32 measured 2 % faster, H200 2026-11-28).
+      const int per_split = (kv_tiles + best - 1) / best;
+      plan.kv_splits = (kv_tiles + per_split - 1) / per_split;
       plan.wave_ctas = slots;
     }
   }
