@@ -13,18 +13,13 @@
 
 #include <cuda_runtime.h>
 
+#include "attention/cuda/io_params.h"
 #include "eft/attention.h"
 
 namespace eft::cuda::detail {
 
-struct FwdParams {
-  const void* q = nullptr;  // [q_tokens, q_heads, D] with row stride q_stride (elements)
-  const void* k = nullptr;  // KvView rows, kv_stride elements apart
-  const void* v = nullptr;
-  void* o = nullptr;        // [q_tokens, q_heads, D] with row stride o_stride, dtype o_dtype
-  float* lse = nullptr;     // optional [q_tokens, q_heads]
-  int64_t q_stride = 0, kv_stride = 0, o_stride = 0;
-  int32_t q_heads = 0, kv_heads = 0, group = 1;  // group = q_heads / kv_heads
+// The io part (pointers, strides, heads, KV view, batch) is AttnIoParams.
+struct FwdParams : AttnIoParams {
   int32_t heads_per_cta = 1;   // query heads of one KV head in a CTA's row set
   int32_t head_chunks = 1;     // ceil(group / heads_per_cta); grid.y = kv_heads * head_chunks
   int32_t tokens_per_cta = 0;  // query tokens in a CTA's row set
@@ -33,10 +28,6 @@ struct FwdParams {
   float scale_log2 = 0.f;      // scale * log2(e): logits are kept in base-2 units (exp2 softmax)
   float scale_over_cap = 0.f;  // softcap: t = softcap_log2 * tanh(s * scale / softcap)
   float softcap_log2 = 0.f;    // 0 = no softcap
-  DType o_dtype = DType::f32;
-  KvView kv;                   // device pointers (kv_start or block_table)
-  int32_t block_shift = -1;    // paged with a power-of-two block size: log2(block_size), else -1
-  SeqBatch batch;              // device pointers
   Mask mask;                   // device pointers (global / layout)
   float* part_o = nullptr;     // [q_tokens, q_heads, kv_splits, D] normalized partial outputs
   float* part_lse = nullptr;   // [q_tokens, q_heads, kv_splits] natural-log partial LSE (-inf: empty)

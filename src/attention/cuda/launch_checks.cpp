@@ -20,23 +20,36 @@ void check_matches_plan(const char* who, const AttentionArgs& a, int32_t n_seqs,
         who, a.kv.block_size, block_size);
 }
 
-RowStrides check_io(const char* who, const AttentionParams& p, const AttentionArgs& a, Workspace ws, size_t need) {
+AttnIoParams check_io(const char* who, const AttentionParams& p, const AttentionArgs& a, Workspace ws, size_t need) {
   check(a.q && a.kv.k && a.kv.v && a.o, "{}(): Q, K, V and O must all be non-null", who);
   check(aligned16(a.q) && aligned16(a.kv.k) && aligned16(a.kv.v) && aligned16(a.o),
         "{}(): Q, K, V and O must be 16-byte aligned (q={}, k={}, v={}, o={})", who, a.q, a.kv.k, a.kv.v,
         static_cast<const void*>(a.o));
   const int64_t qrow = int64_t(p.q_heads) * p.head_dim, kvrow = int64_t(p.kv_heads) * p.head_dim;
-  RowStrides s;
-  s.q = a.q_row_stride ? a.q_row_stride : qrow;
-  s.o = a.o_row_stride ? a.o_row_stride : qrow;
-  s.kv = a.kv.row_stride ? a.kv.row_stride : kvrow;
-  check(s.q % 8 == 0 && s.o % 8 == 0 && s.kv % 8 == 0,
-        "{}(): row strides must be multiples of 8 elements (q {}, kv {}, o {})", who, s.q, s.kv, s.o);
+  AttnIoParams io;
+  io.q_stride = a.q_row_stride ? a.q_row_stride : qrow;
+  io.o_stride = a.o_row_stride ? a.o_row_stride : qrow;
+  io.kv_stride = a.kv.row_stride ? a.kv.row_stride : kvrow;
+  check(io.q_stride % 8 == 0 && io.o_stride % 8 == 0 && io.kv_stride % 8 == 0,
+        "{}(): row strides must be multiples of 8 elements (q {}, kv {}, o {})", who, io.q_stride, io.kv_stride,
+        io.o_stride);
   check((reinterpret_cast<uintptr_t>(a.lse) & 3u) == 0, "{}(): lse must be 4-byte aligned", who);
   check(ws.bytes >= need, "{}(): workspace of {} bytes is smaller than the {} the plan needs", who, ws.bytes, need);
   check(need == 0 || (ws.data && aligned16(ws.data)), "{}(): workspace pointer must be non-null and 16-byte aligned",
         who);
-  return s;
+  io.q = a.q;
+  io.k = a.kv.k;
+  io.v = a.kv.v;
+  io.o = a.o;
+  io.lse = a.lse;
+  io.q_heads = p.q_heads;
+  io.kv_heads = p.kv_heads;
+  io.group = p.kv_heads > 0 ? p.q_heads / p.kv_heads : 1;  // heads were validated by the planner
+  io.o_dtype = a.o_dtype;
+  io.kv = a.kv;
+  io.block_shift = block_shift(a.kv);
+  io.batch = a.batch;
+  return io;
 }
 
 void check_batch_pointers(const char* who, const AttentionArgs& a) {

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "attention/cuda/io_params.h"
 #include "eft/attention.h"
 #include "eft/attention_cuda.h"
 
@@ -14,17 +15,14 @@ namespace eft::cuda::detail {
 inline size_t align_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
 inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
-struct RowStrides {
-  int64_t q = 0, kv = 0, o = 0;  // elements between consecutive rows (0 in the args: packed heads)
-};
-
 // The batch and KV layout of the call are the ones the plan was made for.
 void check_matches_plan(const char* who, const AttentionArgs& a, int32_t n_seqs, DType dtype, KvLayout layout,
                         int32_t block_size);
 
 // Q, K, V, O non-null and 16-byte aligned, row strides multiples of 8 elements, LSE 4-byte
-// aligned, the workspace at least `need` bytes and 16-byte aligned when used. Returns the strides.
-RowStrides check_io(const char* who, const AttentionParams& p, const AttentionArgs& a, Workspace ws, size_t need);
+// aligned, the workspace at least `need` bytes and 16-byte aligned when used. Returns the call's
+// io for the kernel parameters (row strides resolved: 0 in the args means packed heads).
+AttnIoParams check_io(const char* who, const AttentionParams& p, const AttentionArgs& a, Workspace ws, size_t need);
 
 // The batch metadata a non-empty launch reads on the device: q_start, kv_len, and kv_start
 // (contiguous) or block_table (paged).

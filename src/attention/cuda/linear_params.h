@@ -7,6 +7,7 @@
 
 #include <cuda_runtime.h>
 
+#include "attention/cuda/io_params.h"
 #include "eft/attention.h"
 
 namespace eft::cuda::detail {
@@ -16,22 +17,13 @@ constexpr int kLinDTile = 64;     // columns of d per prefill CTA
 constexpr int kLinMaxFeatures = 256;
 constexpr int kLinDecodeSlice = 32;  // columns of d per decode CTA
 
-struct LinearFwdParams {
-  const void* q = nullptr;  // [q_tokens, q_heads, d], row stride q_stride (elements)
-  const void* k = nullptr;  // KvView rows, kv_stride elements apart
-  const void* v = nullptr;
-  void* o = nullptr;        // [q_tokens, q_heads, d], row stride o_stride, o_dtype
-  float* lse = nullptr;     // optional [q_tokens, q_heads]
-  int64_t q_stride = 0, kv_stride = 0, o_stride = 0;
-  DType dtype = DType::bf16;
-  DType o_dtype = DType::f32;
-  int32_t q_heads = 0, kv_heads = 0, group = 1, d = 0, m = 0;
+// The io part (pointers, strides, heads, KV view, batch; d = head_dim) is AttnIoParams.
+struct LinearFwdParams : AttnIoParams {
+  DType dtype = DType::bf16;  // Q, K, V
+  int32_t d = 0, m = 0;       // head_dim, features
   bool causal = false;
   float x_scale = 1.f;      // sqrt(effective_scale)
   const float* w = nullptr; // [m, d] projection
-  KvView kv;                // device pointers
-  int32_t block_shift = -1; // paged with power-of-two block size: log2(block_size)
-  SeqBatch batch;           // device pointers
   int64_t q_tokens = 0;
   int32_t segments = 1, d_tiles = 1;
   // Workspace pieces.

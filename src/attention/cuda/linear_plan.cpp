@@ -174,7 +174,7 @@ void linear_attention(const AttentionParams& p, const AttentionArgs& a, const Li
   check(map.x_scale() == plan.x_scale,
         "linear_attention(): the feature map was made for another scale (x_scale {} vs {})", map.x_scale(),
         plan.x_scale);
-  const detail::RowStrides strides = detail::check_io("linear_attention", p, a, ws, plan.workspace_bytes);
+  const detail::AttnIoParams io = detail::check_io("linear_attention", p, a, ws, plan.workspace_bytes);
   if (state) {
     check(state->n_seqs() == plan.n_seqs && state->q_heads() == plan.q_heads && state->kv_heads() == plan.kv_heads &&
               state->head_dim() == plan.head_dim && state->features() == plan.features,
@@ -187,27 +187,13 @@ void linear_attention(const AttentionParams& p, const AttentionArgs& a, const Li
   detail::check_batch_pointers("linear_attention", a);
 
   LinearFwdParams f;
-  f.q = a.q;
-  f.k = a.kv.k;
-  f.v = a.kv.v;
-  f.o = a.o;
-  f.lse = a.lse;
-  f.q_stride = strides.q;
-  f.kv_stride = strides.kv;
-  f.o_stride = strides.o;
+  static_cast<detail::AttnIoParams&>(f) = io;
   f.dtype = a.q_dtype;
-  f.o_dtype = a.o_dtype;
-  f.q_heads = p.q_heads;
-  f.kv_heads = p.kv_heads;
-  f.group = p.q_heads / p.kv_heads;
   f.d = p.head_dim;
   f.m = plan.features;
   f.causal = plan.causal;
   f.x_scale = map.x_scale();
   f.w = map.w();
-  f.kv = a.kv;
-  f.block_shift = detail::block_shift(a.kv);
-  f.batch = a.batch;
   f.q_tokens = plan.q_tokens;
   f.segments = plan.segments;
   f.d_tiles = plan.d_tiles;

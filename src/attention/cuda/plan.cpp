@@ -260,22 +260,12 @@ void attention(const AttentionParams& p, const AttentionArgs& a, const Attention
         int(plan.mask));
   check(a.o_dtype == DType::f32 || a.o_dtype == DType::bf16 || a.o_dtype == DType::f16,
         "attention(): O dtype {} is not f32, bf16 or f16", dtype_name(a.o_dtype));
-  const detail::RowStrides strides = detail::check_io("attention", p, a, ws, plan.workspace_bytes);
+  const detail::AttnIoParams io = detail::check_io("attention", p, a, ws, plan.workspace_bytes);
   if (plan.n_seqs == 0 || plan.q_tokens == 0) return;
   detail::check_batch_pointers("attention", a);
 
   FwdParams f;
-  f.q = a.q;
-  f.k = a.kv.k;
-  f.v = a.kv.v;
-  f.o = a.o;
-  f.lse = a.lse;
-  f.q_stride = strides.q;
-  f.kv_stride = strides.kv;
-  f.o_stride = strides.o;
-  f.q_heads = p.q_heads;
-  f.kv_heads = p.kv_heads;
-  f.group = p.q_heads / p.kv_heads;
+  static_cast<detail::AttnIoParams&>(f) = io;
   f.heads_per_cta = plan.heads_per_cta;
   f.head_chunks = plan.head_chunks;
   f.tokens_per_cta = plan.tokens_per_cta;
@@ -289,10 +279,6 @@ void attention(const AttentionParams& p, const AttentionArgs& a, const Attention
     f.softcap_log2 = p.softcap * kLog2e;
     f.scale_over_cap = scale / p.softcap;
   }
-  f.o_dtype = a.o_dtype;
-  f.kv = a.kv;
-  f.block_shift = detail::block_shift(a.kv);
-  f.batch = a.batch;
   f.mask = p.mask;
   if (plan.kv_splits > 1) {
     const size_t parts = size_t(plan.q_tokens) * p.q_heads * plan.kv_splits;
