@@ -431,6 +431,9 @@ TEST(CudaAttentionSmall, EachKernel) {
   s.q_lens = {1, 1, 1};
   s.kv_lens = {300, 100, 70};
   check_case(s, {.kernel = AttnKernel::decode, .sm_count = 1});  // 6 CTAs on one SM: the 3-stage kernel
+  s.paged = true;  // both again on a paged cache: each CTA stages its block-table slice in shared memory
+  check_case(s, {.kernel = AttnKernel::decode, .sm_count = 1});
+  check_case(s, {.kernel = AttnKernel::decode, .kv_splits = 3});
   s = base_spec(256, DType::bf16, 2, 1);
   s.q_lens = {3};
   s.kv_lens = {100};
