@@ -213,7 +213,7 @@ ShapeRun run_shape(const BenchShape& s, const eft::cuda::AttentionPlanOptions& p
 
 // --shape SPEC: one shape, for profilers and sweeps; prints its time (and rate).
 //   prefill:D:N:B:causal[:block_n]     16-bit Q/K/V, H = 2048 / D heads, the default plan
-//   decode:B:L:paged[:kv_splits]      GQA 32/8, D = 128, one query token
+//   decode:B:L:paged[:kv_splits[:D]]  GQA 32/8, D = 128 unless given, one query token (kv_splits 0: planned)
 //   window:N:W                        sliding window (keys i-W+1 .. i), 16 heads, D = 128
 int run_one(const char* spec) {
   int v[5] = {0, 0, 0, 0, 0};
@@ -232,12 +232,12 @@ int run_one(const char* spec) {
     return 0;
   }
   if (!std::strcmp(kind, "decode") && n >= 4) {
-    const int B = v[0], L = v[1];
-    BenchShape s{B, 1, L, 32, 8, 128, eft::mask_causal(), v[2] != 0, 16};
+    const int B = v[0], L = v[1], D = n >= 6 ? v[4] : 128;
+    BenchShape s{B, 1, L, 32, 8, D, eft::mask_causal(), v[2] != 0, 16};
     eft::cuda::AttentionPlanOptions opt;
-    if (n >= 5) opt.kv_splits = v[3];
+    if (n >= 5) opt.kv_splits = v[3];  // 0: the planner's choice
     const ShapeRun r = run_shape(s, opt);
-    const double bytes = 2.0 * B * double(L) * 8 * 128 * 2;
+    const double bytes = 2.0 * B * double(L) * 8 * D * 2;
     std::printf("shape %s: %.4f ms, %.0f GB/s, splits %d\n", spec, r.ms, bytes / (r.ms * 1e-3) / 1e9, r.splits);
     return 0;
   }
@@ -247,7 +247,7 @@ int run_one(const char* spec) {
     return 0;
   }
   std::fprintf(stderr,
-               "--shape: expected prefill:D:N:B:causal[:block_n], decode:B:L:paged[:kv_splits] or window:N:W, got '%s'\n",
+               "--shape: expected prefill:D:N:B:causal[:block_n], decode:B:L:paged[:kv_splits[:D]] or window:N:W, got '%s'\n",
                spec);
   return 2;
 }
