@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs CUDA attention checks and benchmarks on the lent GPU machine, in the repository root.
-#   tools/gpu/device_run.sh STEP...   STEP: info | build | test | sanitize | bench | bench-quick | peer |
-#                                           peer-quick | report | linear
+#   tools/gpu/device_run.sh STEP...   STEP: info | build | test | branch-tests | sanitize | bench |
+#                                           bench-quick | peer | peer-quick | report | linear
 # Binaries come from .devbin/ (built elsewhere and carried, with the shared libraries they need)
 # unless `build` ran here first (then build-dev/). Logs and CSVs go to $OUT (default /tmp/eft_out).
 set -uo pipefail
@@ -29,6 +29,17 @@ for step in "$@"; do
       # Under a time limit: a wrong mbarrier phase in the warp-specialized loop hangs rather than fails.
       timeout 900 $BIN/eft_gpu_tests --gtest_brief=1 2>&1 | tee "$OUT/gpu_tests.log" | tail -60
       echo "gpu tests exit: ${PIPESTATUS[0]}"
+      ;;
+    branch-tests)
+      # The test binaries of tools/gpu/branch.sh (.devbin/tests/NAME.gz), each under GTEST_FILTER.
+      for gz in .devbin/tests/*.gz; do
+        [ -e "$gz" ] || continue
+        n=$(basename "$gz" .gz)
+        gunzip -c "$gz" > "/tmp/t_$n" && chmod +x "/tmp/t_$n"
+        echo "--- $n (filter ${GTEST_FILTER:-*})"
+        timeout 900 "/tmp/t_$n" --gtest_brief=1 2>&1 | tee "$OUT/gpu_tests_$n.log" | tail -8
+        echo "$n tests exit: ${PIPESTATUS[0]}"
+      done
       ;;
     sanitize)
       for tool in memcheck racecheck synccheck; do
