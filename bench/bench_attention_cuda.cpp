@@ -15,7 +15,6 @@
 #include <numeric>
 #include <random>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "eft/attention.h"
@@ -38,6 +37,10 @@ FILE* g_csv = nullptr;
 // (mma_sync; the plain wgmma grid where the choice was wgmma_ws), so each switch shows what it buys
 // in the same run. Decode shapes always plan with the defaults (decode is mma_sync only).
 eft::cuda::AttentionPlanOptions g_prefill;
+// MainLoop's names, in its order: --main-loop values, --shape output, CSV row kinds.
+constexpr const char* kLoopNames[] = {"automatic", "mma_sync", "wgmma", "wgmma_ws"};
+static_assert(int(eft::cuda::MainLoop::wgmma_ws) == 3, "kLoopNames follows MainLoop");
+const char* loop_name(eft::cuda::MainLoop m) { return kLoopNames[int(m)]; }
 void row(const char* fmt_line) {
   std::printf("%s\n", fmt_line);
   if (g_csv) std::fprintf(g_csv, "%s\n", fmt_line);
@@ -226,9 +229,8 @@ int run_one(const char* spec) {
     if (n >= 6) opt.block_n = v[4];
     const ShapeRun r = run_shape(s, opt);
     const double flops = 4.0 * B * s.q_heads * double(N) * N * D / (v[3] ? 2 : 1);
-    const char* loops[] = {"automatic", "mma_sync", "wgmma", "wgmma_ws"};
     std::printf("shape %s: %.4f ms, %.1f TFLOP/s (%s)\n", spec, r.ms, flops / (r.ms * 1e-3) / 1e12,
-                loops[int(r.main_loop)]);
+                loop_name(r.main_loop));
     return 0;
   }
   if (!std::strcmp(kind, "decode") && n >= 4) {
@@ -268,13 +270,13 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--block-n") && i + 1 < argc) g_prefill.block_n = std::atoi(argv[++i]);
     if (!std::strcmp(argv[i], "--main-loop") && i + 1 < argc) {
       const char* m = argv[++i];
-      if (!std::strcmp(m, "mma_sync")) g_prefill.main_loop = eft::cuda::MainLoop::mma_sync;
-      else if (!std::strcmp(m, "wgmma")) g_prefill.main_loop = eft::cuda::MainLoop::wgmma;
-      else if (!std::strcmp(m, "wgmma_ws")) g_prefill.main_loop = eft::cuda::MainLoop::wgmma_ws;
-      else if (std::strcmp(m, "automatic")) {
+      const auto* hit = std::find_if(std::begin(kLoopNames), std::end(kLoopNames),
+                                     [&](const char* name) { return !std::strcmp(m, name); });
+      if (hit == std::end(kLoopNames)) {
         std::fprintf(stderr, "--main-loop: unknown value '%s' (automatic, mma_sync, wgmma, wgmma_ws)\n", m);
         return 2;
       }
+      g_prefill.main_loop = eft::cuda::MainLoop(hit - std::begin(kLoopNames));
     }
   }
   char line[512];
@@ -300,12 +302,11 @@ int main(int argc, char** argv) {
         // The same shape on the other main loops (the switch, side by side): mma.sync always, the
         // plain wgmma grid where the automatic choice was the warp-specialized loop.
         if (g_prefill.main_loop == eft::cuda::MainLoop::automatic && !prefill_only) {
-          for (auto [ml, name] : {std::pair{eft::cuda::MainLoop::mma_sync, "mma_sync"},
-                                  std::pair{eft::cuda::MainLoop::wgmma, "wgmma"}}) {
+          for (eft::cuda::MainLoop ml : {eft::cuda::MainLoop::mma_sync, eft::cuda::MainLoop::wgmma}) {
             if (ml == eft::cuda::MainLoop::wgmma && r.main_loop != eft::cuda::MainLoop::wgmma_ws) continue;
             const double ms2 = run_shape(s, {.main_loop = ml}).ms;
-            std::snprintf(line, sizeof line, "prefill_%s,%d,%d,%d,%d,%d,%.4f,%.1f", name, D, s.q_heads, N, s.batch,
-                          causal, ms2, flops / (ms2 * 1e-3) / 1e12);
+            std::snprintf(line, sizeof line, "prefill_%s,%d,%d,%d,%d,%d,%.4f,%.1f", loop_name(ml), D, s.q_heads, N,
+                          s.batch, causal, ms2, flops / (ms2 * 1e-3) / 1e12);
             row(line);
           }
         }
