@@ -197,7 +197,10 @@ __global__ void __launch_bounds__(NWG * 128, MinCtas) fwd_sm90_kernel(const __gr
     wgmma_wait<0>();
     reg_fence<DT * 4>(&o[0][0][0]);
   }
-  store_rows(p, w, row0, o, row_m, row_l);
+  // Q is no longer read (its last Q K^T has completed): the epilogue stages O there. Without tiles
+  // (i == 0) no step waited for Q's copies, which may still be landing: direct stores.
+  if (i > 0 && can_stage_output<T>(p)) store_rows_staged<T, D, BM>(p, w, row0, sQ, o, row_m, row_l);
+  else store_rows(p, w, row0, o, row_m, row_l);
   cp_async_wait<0>();
 #else
   (void)p;

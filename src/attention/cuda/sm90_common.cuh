@@ -4,7 +4,10 @@
 // the 128-byte-swizzled tile layout and its wgmma descriptors, the wgmma fences, and the
 // mbarrier operations. EFT_WGMMA_BODY is defined where the device code may use them (an sm_90a
 // target); elsewhere the kernels compile to empty bodies and the planner never picks them.
+#include <cuda_fp16.h>
+
 #include <cstdint>
+#include <type_traits>
 
 #include "attention/cuda/fwd_common.cuh"
 #include "attention/cuda/wgmma_ops.cuh"
@@ -93,6 +96,71 @@ __device__ __forceinline__ void pack_p(const float (&s)[1][BN / 8][4], uint32_t 
     pa[ks][2] = pack2<T>(s[0][2 * ks + 1][0], s[0][2 * ks + 1][1]);
     pa[ks][3] = pack2<T>(s[0][2 * ks + 1][2], s[0][2 * ks + 1][3]);
   }
+}
+
+// ---- epilogue through shared memory ---------------------------------------------------------------
+__device__ __forceinline__ void st_shared_b32(uint32_t addr, uint32_t v) {
+  asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(addr), "r"(v) : "memory");
+}
+__device__ __forceinline__ uint4 ld_shared_v4(uint32_t addr) {
+  uint4 v;
+  asm volatile("ld.shared.v4.b32 {%0,%1,%2,%3}, [%4];\n" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "r"(addr) : "memory");
+  return v;
+}
+
+// Whether store_rows_staged applies: one pass over the keys (no partials) and O in the input type.
+template <typename T>
+__device__ __forceinline__ bool can_stage_output(const FwdParams& p) {
+  constexpr DType dt = std::is_same_v<T, __half> ? DType::f16 : DType::bf16;
+  return p.kv_splits == 1 && p.o_dtype == dt;
+}
+
+// Epilogue of one warp's 16 rows (row0 ..) through shared memory: the normalised rows go to
+// `sbuf`, a [D/64][BM][128 B] 128-byte-swizzled tile (the Q buffer, whose rows this warp alone
+// read and whose last read has completed), in the MMA's layout — four bytes per thread, the eight
+// rows of an instruction in distinct banks — and come back as whole 16-byte chunks, so that each
+// output row leaves as contiguous 16-byte stores (two rows per instruction at D = 128) instead of
+// store_rows' four bytes per thread to eight rows per instruction. Used by the plain wgmma grid
+// (fwd_sm90.cu: D = 64 prefill 1.0-3.6 % faster, H200 2026-11-28, ab.sh). In the warp-specialized
+// loop, staged in the item's Q buffer (released after the epilogue), it ran 0.5-4 % slower on
+// D = 128 prefill and left the 1k window unchanged, though knocking its stores out entirely made
+// the window 9 % faster: not used there. Padding rows are not stored. Needs can_stage_output(p).
+template <typename T, int D, int BM>
+__device__ __forceinline__ void store_rows_staged(const FwdParams& p, const CtaWork& w, int row0, uint32_t sbuf,
+                                                  const float (&o)[1][D / 8][4], const float (&row_m)[1][2],
+                                                  const float (&row_l)[1][2]) {
+  constexpr int kChunks = D / 8;           // 16-byte chunks per row
+  constexpr int kRowsPerPass = 32 / kChunks;  // rows one warp-wide read covers
+  static_assert(32 % kChunks == 0 && 16 % kRowsPerPass == 0, "whole rows per pass");
+  const int lane = threadIdx.x & 31;
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    float l = row_l[0][h];
+    l += __shfl_xor_sync(0xffffffffu, l, 1);
+    l += __shfl_xor_sync(0xffffffffu, l, 2);
+    const int r = row0 + (lane >> 2) + 8 * h;
+    const float inv = l > 0.f ? 1.f / l : 0.f;  // no key allowed: O = 0
+    int64_t tok;
+    int head;
+    if (p.lse && (lane & 3) == 0 && w.row_dest(p, r, tok, head))
+      p.lse[tok * p.q_heads + head] = l > 0.f ? row_m[0][h] * kLn2 + logf(l) : -INFINITY;
+    const uint32_t at = sbuf + uint32_t(r) * 128 + uint32_t(lane & 3) * 4;
+#pragma unroll
+    for (int dt = 0; dt < D / 8; ++dt)
+      st_shared_b32(at + uint32_t((dt >> 3) * BM * 128 + (((dt & 7) ^ (r & 7)) << 4)),
+                    pack2<T>(o[0][dt][2 * h] * inv, o[0][dt][2 * h + 1] * inv));
+  }
+  __syncwarp();
+#pragma unroll
+  for (int pass = 0; pass < 16 / kRowsPerPass; ++pass) {
+    const int r = row0 + pass * kRowsPerPass + lane / kChunks, ch = lane % kChunks;
+    const uint4 v = ld_shared_v4(sbuf + sw128_offset(BM, r, ch));
+    int64_t tok;
+    int head;
+    if (w.row_dest(p, r, tok, head))
+      *reinterpret_cast<uint4*>(static_cast<T*>(p.o) + tok * p.o_stride + int64_t(head) * D + ch * 8) = v;
+  }
+  __syncwarp();  // the buffer's reads are done before a later write (or its release) by this warp
 }
 
 // ---- mbarriers (shared-memory, CTA scope) ---------------------------------------------------------
