@@ -277,23 +277,29 @@ TEST(CudaAttention, DecodeThreeStageUnsplit) {
     }
 }
 
-// A paged CTA whose key range spans more blocks than it stages (17000 keys in 16-token blocks:
-// 1063 > 1024) reads the block table from global memory instead; the planner keeps such grids off
-// the 3-stage kernel, and one forced unsplit runs that path on the 2-stage kernel.
+// A paged CTA whose key range spans more blocks than it stages (D = 128: 17000 keys in 16-token
+// blocks = 1063 > 1024; D = 64 2-stage, whose slice is 512 ids to keep 6 CTAs per SM: 9000 keys =
+// 563) reads the block table from global memory instead; the planner keeps such grids off the
+// 3-stage kernel, and a forced unsplit runs that path on the 2-stage kernel.
 TEST(CudaAttention, DecodePagedTableTooLongToStage) {
-  AttnCaseSpec s = base_spec(128, DType::bf16, 32, 8);
-  s.q_lens = {1, 2, 1};
-  s.kv_lens = {17000, 77, 300};
-  s.paged = true;
-  s.block_size = 16;
-  s.mask = mask_causal();
-  AttnCase probe = make_case(s, 1);
-  const cuda::AttentionPlan planned = cuda::plan_attention(probe.params, probe.args(), {.sm_count = 1});
-  const cuda::AttentionPlan unsplit = cuda::plan_attention(probe.params, probe.args(), {.kv_splits = 1});
-  ASSERT_EQ(planned.smem_bytes, unsplit.smem_bytes);  // 2 stages
-  ASSERT_EQ(unsplit.kv_splits, 1);
-  check_case_once(s, {.kv_splits = 1}, {}, AttnKernel::decode);
-  check_case_once(s, {.sm_count = 1}, {}, AttnKernel::decode);
+  for (int D : {128, 64}) {
+    AttnCaseSpec s = base_spec(D, DType::bf16, 32, 8);
+    s.q_lens = {1, 2, 1};
+    s.kv_lens = {D == 128 ? 17000 : 9000, 77, 300};
+    s.paged = true;
+    s.block_size = 16;
+    s.mask = mask_causal();
+    SCOPED_TRACE("D=" + std::to_string(D));
+    AttnCase probe = make_case(s, 1);
+    const cuda::AttentionPlan unsplit = cuda::plan_attention(probe.params, probe.args(), {.kv_splits = 1});
+    ASSERT_EQ(unsplit.kv_splits, 1);
+    check_case_once(s, {.kv_splits = 1}, {}, AttnKernel::decode);
+    if (D == 128) {
+      const cuda::AttentionPlan planned = cuda::plan_attention(probe.params, probe.args(), {.sm_count = 1});
+      ASSERT_EQ(planned.smem_bytes, unsplit.smem_bytes);  // 2 stages
+      check_case_once(s, {.sm_count = 1}, {}, AttnKernel::decode);
+    }
+  }
 }
 
 TEST(CudaAttention, DecodeSparseMasks) {

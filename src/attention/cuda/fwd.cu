@@ -73,9 +73,18 @@ struct Tile {
   static constexpr size_t kKVBytes = size_t(kStages) * 2 * BN * D * sizeof(T);  // K, V x kStages
   static constexpr size_t kMergeBytes = WN > 1 ? size_t(WN) * kBM * (kOStride + 2) * sizeof(float) : 0;
   // Decode on a paged cache: the CTA's slice of its block table, staged in shared memory when it
-  // has at most kTableCap entries (16k keys of 16-token blocks), after everything else.
-  static constexpr int kTableCap = WN > 1 ? kDecodeTableCap : 0;
+  // has at most kTableCap entries (1024: 16k keys of 16-token blocks), after everything else. The
+  // slice is halved while 4 KB would cost a resident CTA per SM on Hopper (the D = 64 2-stage
+  // kernel: 6 CTAs of 34 KB + 2 KB fit, of 34 + 4 KB only 5).
   static constexpr size_t kTableOffset = kQBytes + (kKVBytes > kMergeBytes ? kKVBytes : kMergeBytes);
+  static constexpr size_t ctas_per_sm(size_t bytes) { return kSm90SmemPerSm / (bytes + kSmemPerCtaReserved); }
+  static constexpr int table_cap() {
+    if (WN == 1) return 0;
+    int cap = kDecodeTableCap;
+    while (cap > 128 && ctas_per_sm(kTableOffset + size_t(cap) * sizeof(int32_t)) < ctas_per_sm(kTableOffset)) cap /= 2;
+    return cap;
+  }
+  static constexpr int kTableCap = table_cap();
   static constexpr size_t kSmem = kTableOffset + size_t(kTableCap) * sizeof(int32_t);
   static_assert(kKPW % 16 == 0, "each warp takes whole k16 slices of a tile");
   static_assert(kChunks >= 8, "swizzle needs >= 8 chunks per row");
@@ -437,7 +446,7 @@ __global__ void __launch_bounds__(kMergeWarps * 32) merge_kernel(const __grid_co
 template <typename T, int D, int BN, int WM, int WN, int MT, int Stages = 2>
 constexpr KernelEntry entry(DType dt) {
   using C = Tile<T, D, BN, WM, WN, MT, Stages>;
-  return KernelEntry{FwdConfig{D, dt, C::kBM, BN, C::kWarps, WN > 1, C::kThreads, C::kSmem, false, Stages},
+  return KernelEntry{FwdConfig{D, dt, C::kBM, BN, C::kWarps, WN > 1, C::kThreads, C::kSmem, false, Stages, C::kTableCap},
                      &fwd_kernel<T, D, BN, WM, WN, MT, Stages>};
 }
 
@@ -462,6 +471,10 @@ const KernelEntry kEntries[] = {
     entry<bf, 256, 64, 1, 4, 1, 3>(DType::bf16), entry<hf, 256, 64, 1, 4, 1, 3>(DType::f16),
 };
 KernelTable g_table(kEntries);
+// The table slices that fit (Tile::table_cap): 4 KB everywhere but the D = 64 2-stage kernels.
+static_assert(Tile<bf, 128, 64, 1, 4, 1, 2>::kTableCap == 1024 && Tile<bf, 128, 64, 1, 4, 2, 3>::kTableCap == 1024);
+static_assert(Tile<bf, 64, 64, 1, 4, 1, 2>::kTableCap == 512 && Tile<bf, 64, 64, 1, 4, 2, 2>::kTableCap == 512);
+static_assert(Tile<bf, 64, 64, 1, 4, 1, 3>::kTableCap == 1024 && Tile<bf, 256, 64, 1, 4, 1, 3>::kTableCap == 1024);
 
 }  // namespace
 

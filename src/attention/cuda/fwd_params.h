@@ -38,10 +38,14 @@ struct FwdParams : AttnIoParams {
 // Most KV splits one call may use (the merge kernel holds two split lse values per lane).
 constexpr int kMergeMaxSplits = 64;
 
-// Decode on a paged cache: a CTA whose key range spans at most this many blocks copies its slice of
-// the block table to shared memory once (4 KB); longer ranges read the table from global memory
-// per tile row, which the planner avoids where it can (plan.cpp).
+// Decode on a paged cache: a CTA whose key range spans at most FwdConfig::table_cap blocks copies
+// its slice of the block table to shared memory once; longer ranges read the table from global
+// memory per tile row, which the planner avoids where it can (plan.cpp). The slice is at most
+// kDecodeTableCap ids (4 KB), less where 4 KB would cost the kernel a resident CTA per SM.
 constexpr int kDecodeTableCap = 1024;
+// Shared memory per SM on Hopper (H100 / H200) and what the runtime reserves per CTA: the
+// arithmetic behind each decode instantiation's table_cap.
+constexpr size_t kSm90SmemPerSm = 233472, kSmemPerCtaReserved = 1024;
 
 // One compiled instantiation of the kernel (the table lives in fwd.cu).
 struct FwdConfig {
@@ -55,6 +59,7 @@ struct FwdConfig {
   size_t smem_bytes;
   bool persistent = false;  // a grid of persistent_ctas CTAs walks the work items (fwd_sm90_ws.cu)
   int stages = 2;           // K/V tiles in shared memory (decode: 2 or 3)
+  int table_cap = 0;        // decode: block ids a CTA stages in shared memory (its range fits when <=)
 };
 
 // The table of instantiations; index = config id used by launch_fwd.

@@ -173,10 +173,10 @@ AttentionPlan plan_attention(const AttentionParams& p, const AttentionArgs& a, c
     // A paged CTA whose unsplit range spans more blocks than it can stage (batch 64 x 32k in
     // 16-token blocks: 2048) would read the table from global memory on the 3-stage kernel, which
     // measured 0.94x contiguous there; it stays on the 2-stage kernel, whose splits are short enough.
-    const bool table_fits = a.kv.layout != KvLayout::paged ||
-                            (int64_t(plan.max_kv_len) + a.kv.block_size - 1) / a.kv.block_size <= detail::kDecodeTableCap;
-    const int cfg3 =
-        table_fits ? pick_config(plan.main_loop, p.head_dim, a.q_dtype, true, max_q * group, opt.block_n, 3) : -1;
+    int cfg3 = pick_config(plan.main_loop, p.head_dim, a.q_dtype, true, max_q * group, opt.block_n, 3);
+    if (cfg3 >= 0 && a.kv.layout == KvLayout::paged &&
+        (int64_t(plan.max_kv_len) + a.kv.block_size - 1) / a.kv.block_size > detail::fwd_configs(&n_cfg)[cfg3].table_cap)
+      cfg3 = -1;
     bool three_stage = false;
     if (cfg3 >= 0 && detail::fwd_configs(&n_cfg)[cfg3].block_m == cfg.block_m) {
       const int64_t slots3 = wave_of(cfg3);
