@@ -277,6 +277,27 @@ TEST(CudaAttention, DecodeThreeStageUnsplit) {
     }
 }
 
+// The narrow-tile 3-stage decode kernel (32 keys, two warps, four CTAs per SM) is what the planner
+// picks when its single wave holds a grid that takes more than one wave of the 64-key 3-stage
+// kernel (here: 4 sequences x 8 KV heads = 32 CTAs planned for 8 SMs), contiguous or paged.
+TEST(CudaAttention, DecodeNarrowUnsplit) {
+  for (DType dt : {DType::bf16, DType::f16})
+    for (int block_size : {0, 16, 256}) {  // 0: contiguous
+      AttnCaseSpec s = base_spec(128, dt, 32, 8);
+      s.q_lens = {1, 1, 1, 1};
+      s.kv_lens = {1000, 77, 300, 513};
+      s.paged = block_size > 0;
+      if (s.paged) s.block_size = block_size;
+      s.mask = mask_causal();
+      SCOPED_TRACE(std::string(dt == DType::bf16 ? "bf16" : "f16") + " block " + std::to_string(block_size));
+      AttnCase probe = make_case(s, 1);
+      const cuda::AttentionPlan plan = cuda::plan_attention(probe.params, probe.args(), {.sm_count = 8});
+      ASSERT_EQ(plan.kv_splits, 1);
+      ASSERT_EQ(plan.block_n, 32);
+      check_case_once(s, {.sm_count = 8}, {}, AttnKernel::decode);
+    }
+}
+
 // A paged CTA whose key range spans more blocks than it stages (D = 128: 17000 keys in 16-token
 // blocks = 1063 > 1024; D = 64 2-stage, whose slice is 512 ids to keep 6 CTAs per SM: 9000 keys =
 // 563) reads the block table from global memory instead; the planner keeps such grids off the
@@ -440,6 +461,9 @@ TEST(CudaAttentionSmall, EachKernel) {
   s.paged = true;  // both again on a paged cache: each CTA stages its block-table slice in shared memory
   check_case(s, {.kernel = AttnKernel::decode, .sm_count = 1});
   check_case(s, {.kernel = AttnKernel::decode, .kv_splits = 3});
+  s.q_lens = {1, 1, 1, 1};  // 8 CTAs on two SMs: the narrow-tile 3-stage kernel, paged
+  s.kv_lens = {300, 100, 70, 129};
+  check_case(s, {.kernel = AttnKernel::decode, .sm_count = 2});
   s = base_spec(256, DType::bf16, 2, 1);
   s.q_lens = {3};
   s.kv_lens = {100};

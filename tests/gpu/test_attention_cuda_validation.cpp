@@ -130,23 +130,36 @@ cuda::AttentionPlan decode_plan(int B, int L, bool paged) {
 }
 
 // Contiguous batches whose unsplit decode grid fills whole waves of the 3-stage kernel run
-// unsplit on it (more shared memory per CTA); smaller ones stay on the 2-stage kernel, splitting
+// unsplit on it (more shared memory per CTA), or on its narrow-tile sibling where one wave of that
+// holds the grid; smaller ones stay on the 2-stage kernel, splitting
 // the KV range where they cannot fill the GPU — and so does a grid of 1.2 such waves (its last
 // would be mostly empty). A paged cache takes the same kernel (its block-table slice is staged in
 // shared memory, so it no longer needs the 2-stage kernel's extra resident CTAs).
 TEST(CudaAttentionValidation, DecodeLargeBatchesRunUnsplit) {
   const cuda::AttentionPlan b16 = decode_plan(16, 1024, false), b40 = decode_plan(40, 1024, false),
-                            b64 = decode_plan(64, 1024, false);
+                            b64 = decode_plan(64, 1024, false), b128 = decode_plan(128, 1024, false);
   EXPECT_GT(b16.kv_splits, 1);
+  EXPECT_EQ(b40.smem_bytes, b16.smem_bytes);
+  // 512 CTAs: more than one wave of the 64-key 3-stage kernel (two per SM), one of the narrow one
+  // (32 keys, four per SM).
   EXPECT_EQ(b64.kv_splits, 1);
   EXPECT_EQ(b64.workspace_bytes, 0u);  // no partials
-  EXPECT_GT(b64.smem_bytes, b16.smem_bytes);  // the third K/V stage
-  EXPECT_EQ(b40.smem_bytes, b16.smem_bytes);
-  EXPECT_GE(b64.ctas, b64.wave_ctas);  // at least a wave
-  const cuda::AttentionPlan b64_paged = decode_plan(64, 1024, true);
-  EXPECT_EQ(b64_paged.smem_bytes, b64.smem_bytes);  // paged: 3 stages as well
-  EXPECT_EQ(b64_paged.kv_splits, 1);
-  // ... unless a CTA's range would span more blocks than it stages (32k keys: 2048 > 1024).
+  EXPECT_EQ(b64.block_n, 32);
+  EXPECT_LE(b64.ctas, b64.wave_ctas);
+  EXPECT_GE(double(b64.ctas), 0.9 * double(b64.wave_ctas));
+  // 1024 CTAs: more than a wave of either; the 64-key 3-stage kernel over whole waves.
+  EXPECT_EQ(b128.kv_splits, 1);
+  EXPECT_EQ(b128.block_n, 64);
+  EXPECT_GT(b128.smem_bytes, b16.smem_bytes);  // the third K/V stage
+  EXPECT_GE(b128.ctas, b128.wave_ctas);
+  for (int B : {64, 128}) {  // paged: the same kernels, the block tables staged
+    const cuda::AttentionPlan contiguous = decode_plan(B, 1024, false), paged = decode_plan(B, 1024, true);
+    EXPECT_EQ(paged.smem_bytes, contiguous.smem_bytes) << "batch " << B;
+    EXPECT_EQ(paged.block_n, contiguous.block_n) << "batch " << B;
+    EXPECT_EQ(paged.kv_splits, 1) << "batch " << B;
+  }
+  // ... unless a CTA's range would span more blocks than it stages (32k keys: 2048 > 1024): then
+  // the 2-stage kernel.
   EXPECT_EQ(decode_plan(64, 32768, false).smem_bytes, b64.smem_bytes);
   EXPECT_EQ(decode_plan(64, 32768, true).smem_bytes, b16.smem_bytes);
 }

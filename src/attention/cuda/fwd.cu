@@ -469,12 +469,16 @@ const KernelEntry kEntries[] = {
     entry<bf, 128, 64, 1, 4, 1, 3>(DType::bf16), entry<hf, 128, 64, 1, 4, 1, 3>(DType::f16),
     entry<bf, 128, 64, 1, 4, 2, 3>(DType::bf16), entry<hf, 128, 64, 1, 4, 2, 3>(DType::f16),
     entry<bf, 256, 64, 1, 4, 1, 3>(DType::bf16), entry<hf, 256, 64, 1, 4, 1, 3>(DType::f16),
+    // Narrow tiles for grids that one wave of four CTAs per SM holds (plan.cpp): 32 keys, 2 warps.
+    entry<bf, 128, 32, 1, 2, 1, 3>(DType::bf16), entry<hf, 128, 32, 1, 2, 1, 3>(DType::f16),
 };
 KernelTable g_table(kEntries);
 // The table slices that fit (Tile::table_cap): 4 KB everywhere but the D = 64 2-stage kernels.
 static_assert(Tile<bf, 128, 64, 1, 4, 1, 2>::kTableCap == 1024 && Tile<bf, 128, 64, 1, 4, 2, 3>::kTableCap == 1024);
 static_assert(Tile<bf, 64, 64, 1, 4, 1, 2>::kTableCap == 512 && Tile<bf, 64, 64, 1, 4, 2, 2>::kTableCap == 512);
 static_assert(Tile<bf, 64, 64, 1, 4, 1, 3>::kTableCap == 1024 && Tile<bf, 256, 64, 1, 4, 1, 3>::kTableCap == 1024);
+static_assert(Tile<bf, 128, 32, 1, 2, 1, 3>::ctas_per_sm(Tile<bf, 128, 32, 1, 2, 1, 3>::kSmem) == 4,
+              "the narrow decode kernel is there for four CTAs per SM");
 
 }  // namespace
 

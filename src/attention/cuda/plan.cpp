@@ -22,9 +22,9 @@ using detail::align_up;
 using detail::aligned16;
 
 constexpr int kDecodeMaxQ = 8;              // decode kernel: q_len 1..8 (speculative verification)
-constexpr size_t kSmemPerSm = 227 * 1024;   // usable shared memory per SM on sm_90 (sm_80: 163 KB)
 constexpr int kMinTilesPerSplit = 2;        // a split below 128 keys costs more in merging than it gains
 constexpr int kMaxSplits = detail::kMergeMaxSplits;
+constexpr int kNarrowDecodeBlockN = 32;     // the 3-stage decode kernel of four CTAs per SM (fwd.cu)
 
 
 // The wgmma main loop runs when the binary carries sm_90a code (EFT_CUDA_SM90A, set by CMake when
@@ -158,7 +158,7 @@ AttentionPlan plan_attention(const AttentionParams& p, const AttentionArgs& a, c
     auto wave_of = [&](int config) {
       const FwdConfig& c = detail::fwd_configs(&n_cfg)[config];
       int per_sm = sm_count() > 0 ? detail::fwd_ctas_per_sm(config) : 0;
-      if (per_sm <= 0) per_sm = std::max<int>(1, std::min<int>(int(kSmemPerSm / (c.smem_bytes + 1024)), 2048 / c.threads));
+      if (per_sm <= 0) per_sm = std::max<int>(1, std::min<int>(int(detail::kSm90SmemPerSm / (c.smem_bytes + detail::kSmemPerCtaReserved)), 2048 / c.threads));
       return int64_t(sms) * per_sm;
     };
     // A batch whose unsplit CTAs fill whole waves (>= 90 % of the slots over all waves) runs
@@ -173,21 +173,37 @@ AttentionPlan plan_attention(const AttentionParams& p, const AttentionArgs& a, c
     // A paged CTA whose unsplit range spans more blocks than it can stage (batch 64 x 32k in
     // 16-token blocks: 2048) would read the table from global memory on the 3-stage kernel, which
     // measured 0.94x contiguous there; it stays on the 2-stage kernel, whose splits are short enough.
-    int cfg3 = pick_config(plan.main_loop, p.head_dim, a.q_dtype, true, max_q * group, opt.block_n, 3);
-    if (cfg3 >= 0 && a.kv.layout == KvLayout::paged &&
-        (int64_t(plan.max_kv_len) + a.kv.block_size - 1) / a.kv.block_size > detail::fwd_configs(&n_cfg)[cfg3].table_cap)
-      cfg3 = -1;
+    // A 3-stage instantiation usable here: same rows as cfg, its table slice long enough if paged.
+    auto usable3 = [&](int block_n) {
+      const int c = pick_config(plan.main_loop, p.head_dim, a.q_dtype, true, max_q * group, block_n, 3);
+      if (c < 0 || detail::fwd_configs(&n_cfg)[c].block_m != cfg.block_m) return -1;
+      if (a.kv.layout == KvLayout::paged &&
+          (int64_t(plan.max_kv_len) + a.kv.block_size - 1) / a.kv.block_size > detail::fwd_configs(&n_cfg)[c].table_cap)
+        return -1;
+      return c;
+    };
+    const int cfg3 = usable3(opt.block_n);
+    // Where the 3-stage grid takes more than one wave but a grid of narrow-tile CTAs (32 keys,
+    // two warps, 56 KB: four per SM instead of two, the same bytes in flight per SM) takes one, that
+    // one runs: all CTAs stream from the start and no SM waits for a second wave's prologue (batch
+    // 64 x 1k: 512 CTAs = 1.94 waves of two per SM, 0.97 of four).
+    const int cfg3n = opt.block_n > 0 ? -1 : usable3(kNarrowDecodeBlockN);
     bool three_stage = false;
-    if (cfg3 >= 0 && detail::fwd_configs(&n_cfg)[cfg3].block_m == cfg.block_m) {
-      const int64_t slots3 = wave_of(cfg3);
+    auto take = [&](int config, int64_t slots) {
+      plan.config = config;  // same rows as cfg: only the key tile and the shared memory differ
+      plan.block_n = detail::fwd_configs(&n_cfg)[config].block_n;
+      plan.smem_bytes = detail::fwd_configs(&n_cfg)[config].smem_bytes;
+      plan.kv_splits = 1;
+      plan.wave_ctas = slots;
+      three_stage = true;
+    };
+    if (cfg3 >= 0) {
+      const int64_t slots3 = wave_of(cfg3), slots3n = cfg3n >= 0 && cfg3n != cfg3 ? wave_of(cfg3n) : 0;
       const double waves = double(real_ctas) / double(slots3);
-      three_stage = waves >= 1.0 && waves / std::ceil(waves) >= 0.9;
-      if (three_stage) {
-        plan.config = cfg3;  // same rows and key tile as cfg: only the shared memory differs
-        plan.smem_bytes = detail::fwd_configs(&n_cfg)[cfg3].smem_bytes;
-        plan.kv_splits = 1;
-        plan.wave_ctas = slots3;
-      }
+      if (real_ctas > slots3 && real_ctas <= slots3n && double(real_ctas) >= 0.9 * double(slots3n))
+        take(cfg3n, slots3n);
+      else if (waves >= 1.0 && waves / std::ceil(waves) >= 0.9)
+        take(cfg3, slots3);
     }
     if (!three_stage) {
       // Flash-decoding: cut the KV range when the batch cannot fill the GPU with resident CTAs.
