@@ -121,7 +121,7 @@ __device__ __forceinline__ bool can_stage_output(const FwdParams& p) {
 // rows of an instruction in distinct banks — and come back as whole 16-byte chunks, so that each
 // output row leaves as contiguous 16-byte stores (two rows per instruction at D = 128) instead of
 // store_rows' four bytes per thread to eight rows per instruction. Used by the plain wgmma grid
-// (fwd_sm90.cu: D = 64 prefill 1.0-3.6 % faster, H200 2026-11-28, ab.sh). In the warp-specialized
+// (fwd_sm90.cu: D = 64 prefill 0.1-3.6 % faster, H200 2026-11-28, ab.sh). In the warp-specialized
 // loop, staged in the item's Q buffer (released after the epilogue), it ran 0.5-4 % slower on
 // D = 128 prefill and left the 1k window unchanged, though knocking its stores out entirely made
 // the window 9 % faster: not used there. Padding rows are not stored. Needs can_stage_output(p).
