@@ -77,11 +77,11 @@ struct Tile {
   // slice is halved while 4 KB would cost a resident CTA per SM on Hopper (the D = 64 2-stage
   // kernel: 6 CTAs of 34 KB + 2 KB fit, of 34 + 4 KB only 5).
   static constexpr size_t kTableOffset = kQBytes + (kKVBytes > kMergeBytes ? kKVBytes : kMergeBytes);
-  static constexpr size_t ctas_per_sm(size_t bytes) { return kSm90SmemPerSm / (bytes + kSmemPerCtaReserved); }
   static constexpr int table_cap() {
     if (WN == 1) return 0;
     int cap = kDecodeTableCap;
-    while (cap > 128 && ctas_per_sm(kTableOffset + size_t(cap) * sizeof(int32_t)) < ctas_per_sm(kTableOffset)) cap /= 2;
+    while (cap > 128 && smem_ctas_per_sm(kTableOffset + size_t(cap) * sizeof(int32_t)) < smem_ctas_per_sm(kTableOffset))
+      cap /= 2;
     return cap;
   }
   static constexpr int kTableCap = table_cap();
@@ -477,7 +477,7 @@ KernelTable g_table(kEntries);
 static_assert(Tile<bf, 128, 64, 1, 4, 1, 2>::kTableCap == 1024 && Tile<bf, 128, 64, 1, 4, 2, 3>::kTableCap == 1024);
 static_assert(Tile<bf, 64, 64, 1, 4, 1, 2>::kTableCap == 512 && Tile<bf, 64, 64, 1, 4, 2, 2>::kTableCap == 512);
 static_assert(Tile<bf, 64, 64, 1, 4, 1, 3>::kTableCap == 1024 && Tile<bf, 256, 64, 1, 4, 1, 3>::kTableCap == 1024);
-static_assert(Tile<bf, 128, 32, 1, 2, 1, 3>::ctas_per_sm(Tile<bf, 128, 32, 1, 2, 1, 3>::kSmem) == 4,
+static_assert(smem_ctas_per_sm(Tile<bf, 128, 32, 1, 2, 1, 3>::kSmem) == 4,
               "the narrow decode kernel is there for four CTAs per SM");
 
 }  // namespace

@@ -43,9 +43,12 @@ constexpr int kMergeMaxSplits = 64;
 // memory per tile row, which the planner avoids where it can (plan.cpp). The slice is at most
 // kDecodeTableCap ids (4 KB), less where 4 KB would cost the kernel a resident CTA per SM.
 constexpr int kDecodeTableCap = 1024;
-// Shared memory per SM on Hopper (H100 / H200) and what the runtime reserves per CTA: the
-// arithmetic behind each decode instantiation's table_cap.
+// Shared memory per SM on Hopper (H100 / H200) and what the runtime reserves per CTA.
 constexpr size_t kSm90SmemPerSm = 233472, kSmemPerCtaReserved = 1024;
+// CTAs of `smem_bytes` dynamic shared memory that fit on one Hopper SM: the arithmetic behind each
+// decode instantiation's table_cap (fwd.cu) and the planner's estimate when no device reports
+// its occupancy (plan.cpp).
+constexpr int smem_ctas_per_sm(size_t smem_bytes) { return int(kSm90SmemPerSm / (smem_bytes + kSmemPerCtaReserved)); }
 
 // One compiled instantiation of the kernel (the table lives in fwd.cu).
 struct FwdConfig {

@@ -158,7 +158,7 @@ AttentionPlan plan_attention(const AttentionParams& p, const AttentionArgs& a, c
     auto wave_of = [&](int config) {
       const FwdConfig& c = detail::fwd_configs(&n_cfg)[config];
       int per_sm = sm_count() > 0 ? detail::fwd_ctas_per_sm(config) : 0;
-      if (per_sm <= 0) per_sm = std::max<int>(1, std::min<int>(int(detail::kSm90SmemPerSm / (c.smem_bytes + detail::kSmemPerCtaReserved)), 2048 / c.threads));
+      if (per_sm <= 0) per_sm = std::max(1, std::min(detail::smem_ctas_per_sm(c.smem_bytes), 2048 / c.threads));
       return int64_t(sms) * per_sm;
     };
     // A batch whose unsplit CTAs fill whole waves (>= 90 % of the slots over all waves) runs
