@@ -109,7 +109,7 @@ __global__ void __launch_bounds__(WM * WN * 32) fwd_kernel(const __grid_constant
   if constexpr (WN > 1) allow_dependent_launch();  // decode: the merge kernel may start its CTAs (it waits for us)
   // The sequence is blockIdx.z: its K/V row base is read beside CtaWork's metadata (one round
   // trip, not two, before the first tile's copies).
-  const KvRows kv_rows(p.kv, p.block_shift, int(blockIdx.z));
+  KvRows kv_rows(p.kv, p.block_shift, int(blockIdx.z));
   CtaWork w;
   if (!w.init(p, BN)) return;
 
@@ -126,23 +126,10 @@ __global__ void __launch_bounds__(WM * WN * 32) fwd_kernel(const __grid_constant
 
   // Paged decode: the block ids of the CTA's key range copied to shared memory once, so that the
   // tile copies below read them there instead of waiting on a dependent global read per row (the
-  // paged kernels ran 0-9 % behind contiguous ones with the global reads, H200 2026-11-28). The
-  // condition is uniform over the CTA, so is the barrier inside it.
-  int32_t* s_table = reinterpret_cast<int32_t*>(smem + C::kTableOffset);  // [kTableCap]
-  int table_first = 0;  // block index of s_table[0]
-  bool table_staged = false;
-  if constexpr (C::kTableCap > 0) {
-    if (kv_rows.table && kv_rows.shift >= 0 && w.kt_end > w.kt_begin) {
-      const int first = (w.kt_begin * BN) >> kv_rows.shift;
-      const int last = (min(w.kt_end * BN, w.kv_len) - 1) >> kv_rows.shift;
-      if (last - first < C::kTableCap) {
-        for (int i = tid; i <= last - first; i += C::kThreads) s_table[i] = kv_rows.table[first + i];
-        table_first = first;
-        table_staged = true;
-        __syncthreads();
-      }
-    }
-  }
+  // paged kernels ran 0-9 % behind contiguous ones with the global reads, H200 2026-11-28).
+  if constexpr (C::kTableCap > 0)
+    kv_rows.stage_table(reinterpret_cast<int32_t*>(smem + C::kTableOffset), C::kTableCap, w.kt_begin * BN,
+                        min(w.kt_end * BN, w.kv_len) - 1, tid, C::kThreads);
 
   const T* gk = static_cast<const T*>(p.k);
   const T* gv = static_cast<const T*>(p.v);
@@ -154,26 +141,13 @@ __global__ void __launch_bounds__(WM * WN * 32) fwd_kernel(const __grid_constant
     T* dk = sK + buf * BN * D;
     T* dv = sV + buf * BN * D;
     const int64_t col = int64_t(w.kvh) * D + ld_ch * 8;
-    if (table_staged) {
-      const int shift = kv_rows.shift, in_block = (1 << shift) - 1;
 #pragma unroll
-      for (int k = 0; k < kPasses; ++k) {
-        const int r = ld_r0 + k * kRowStep, key = j * BN + r;
-        const bool ok = key < w.kv_len;
-        const int64_t row = (int64_t(s_table[ok ? (key >> shift) - table_first : 0]) << shift) + (key & in_block);
-        const int64_t off = ok ? row * p.kv_stride + col : 0;
-        cp_async16(dk + C::swz(r, ld_ch), gk + off, ok);
-        cp_async16(dv + C::swz(r, ld_ch), gv + off, ok);
-      }
-    } else {
-#pragma unroll
-      for (int k = 0; k < kPasses; ++k) {
-        const int r = ld_r0 + k * kRowStep, key = j * BN + r;
-        const bool ok = key < w.kv_len;
-        const int64_t off = ok ? kv_rows(key) * p.kv_stride + col : 0;
-        cp_async16(dk + C::swz(r, ld_ch), gk + off, ok);
-        cp_async16(dv + C::swz(r, ld_ch), gv + off, ok);
-      }
+    for (int k = 0; k < kPasses; ++k) {
+      const int r = ld_r0 + k * kRowStep, key = j * BN + r;
+      const bool ok = key < w.kv_len;
+      const int64_t off = ok ? kv_rows(key) * p.kv_stride + col : 0;
+      cp_async16(dk + C::swz(r, ld_ch), gk + off, ok);
+      cp_async16(dv + C::swz(r, ld_ch), gv + off, ok);
     }
   };
 

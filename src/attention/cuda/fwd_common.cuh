@@ -78,10 +78,13 @@ __device__ __forceinline__ void store2(void* base, DType t, int64_t idx, float a
 
 // Row of K/V for key `key` of one sequence (int32 index math: keys < 2^31). Built once per CTA so
 // the tile loads do no per-chunk lookups of kv_start; power-of-two block sizes (the usual
-// 16..256) use shifts instead of integer division.
+// 16..256) use shifts instead of integer division. A paged CTA may stage the slice of its block
+// table that its key range uses in shared memory (stage_table): the lookups then read the copy,
+// not a dependent global load per row.
 struct KvRows {
   int64_t base = 0;               // contiguous: kv_start[s]
-  const int32_t* table = nullptr; // paged: block_table row of the sequence
+  const int32_t* table = nullptr; // paged: block_table row of the sequence (or, staged, where its
+                                  // slice's block 0 would be: see stage_table)
   int block_size = 0, shift = -1;
   __device__ __forceinline__ KvRows(const KvView& kv, int shift_, int s) {
     if (kv.layout == KvLayout::contiguous) {
@@ -96,6 +99,23 @@ struct KvRows {
     if (!table) return base + key;
     if (shift >= 0) return (int64_t(table[key >> shift]) << shift) + (key & ((1 << shift) - 1));
     return int64_t(table[key / block_size]) * block_size + key % block_size;
+  }
+  // Copies the block ids of keys [key_lo, key_hi] to `slice` (shared memory, `cap` ids) with the
+  // `threads` threads of the CTA (thread `tid`) and reads them there from now on. Paged caches with
+  // power-of-two blocks only, and only when the slice fits; returns whether it staged. The
+  // condition is uniform over the CTA, so the barrier inside it is reached by all or none.
+  __device__ __forceinline__ bool stage_table(int32_t* slice, int cap, int key_lo, int key_hi, int tid, int threads) {
+    if (!table || shift < 0 || key_hi < key_lo) return false;
+    const int lo = key_lo >> shift, n = (key_hi >> shift) - lo + 1;
+    if (n > cap) return false;
+    for (int i = tid; i < n; i += threads) slice[i] = table[lo + i];
+    __syncthreads();
+    // Indexed by block number as before: the address block 0 would have (computed in integers; only
+    // blocks lo .. lo + n - 1, inside the slice, are ever read). No extra register or subtraction in
+    // the lookups of the kernels that never stage (an offset member spilled the D = 128 mma.sync
+    // prefill kernel).
+    table = reinterpret_cast<const int32_t*>(reinterpret_cast<uintptr_t>(slice) - uintptr_t(lo) * sizeof(int32_t));
+    return true;
   }
 };
 
