@@ -409,9 +409,10 @@ __global__ void __launch_bounds__(kMergeWarps * 32) merge_kernel(const __grid_co
       a.z += b.z;
       a.w += b.w;
     }
-    const int64_t base = tok * p.o_stride + int64_t(head) * D + c4 * 4;
-    store2(p.o, p.o_dtype, base, a.x, a.y);
-    store2(p.o, p.o_dtype, base + 2, a.z, a.w);
+    with_output(p, tok * p.o_stride + int64_t(head) * D + c4 * 4, [&](auto* dst) {
+      store_pair(dst, a.x, a.y);
+      store_pair(dst + 2, a.z, a.w);
+    });
   }
   if (threadIdx.x == 0 && p.lse) p.lse[row] = wsum > 0.f ? mu + logf(wsum) : -INFINITY;
 }

@@ -65,17 +65,6 @@ template <> __device__ __forceinline__ uint32_t pack2<__half>(float lo, float hi
   return *reinterpret_cast<uint32_t*>(&v);
 }
 
-// Stores two adjacent output elements (col, col+1) in the requested dtype.
-__device__ __forceinline__ void store2(void* base, DType t, int64_t idx, float a, float b) {
-  if (t == DType::f32) {
-    *reinterpret_cast<float2*>(static_cast<float*>(base) + idx) = make_float2(a, b);
-  } else if (t == DType::bf16) {
-    *reinterpret_cast<__nv_bfloat162*>(static_cast<__nv_bfloat16*>(base) + idx) = __floats2bfloat162_rn(a, b);
-  } else {
-    *reinterpret_cast<__half2*>(static_cast<__half*>(base) + idx) = __floats2half2_rn(a, b);
-  }
-}
-
 // Row of K/V for key `key` of one sequence (int32 index math: keys < 2^31). Built once per CTA so
 // the tile loads do no per-chunk lookups of kv_start; power-of-two block sizes (the usual
 // 16..256) use shifts instead of integer division. A paged CTA may stage the slice of its block
@@ -209,15 +198,20 @@ struct CtaWork {
     head = head0 + g;
     return t < n_tok && g < nh;
   }
+  // Writes row (tok, head)'s LSE: to the output's lse (if asked for) in one pass, to its split's
+  // partial otherwise. The one place every epilogue writes an LSE.
+  __device__ __forceinline__ void emit_lse_at(const FwdParams& p, int64_t tok, int head, float lse) const {
+    const int64_t row = tok * p.q_heads + head;
+    if (p.kv_splits == 1) {
+      if (p.lse) p.lse[row] = lse;
+    } else {
+      p.part_lse[row * p.kv_splits + split] = lse;
+    }
+  }
   __device__ __forceinline__ void emit_lse(const FwdParams& p, int r, float lse) const {
     int64_t tok;
     int head;
-    if (!row_dest(p, r, tok, head)) return;
-    if (p.kv_splits == 1) {
-      if (p.lse) p.lse[tok * p.q_heads + head] = lse;
-    } else {
-      p.part_lse[(tok * p.q_heads + head) * p.kv_splits + split] = lse;
-    }
+    if (row_dest(p, r, tok, head)) emit_lse_at(p, tok, head, lse);
   }
 };
 
@@ -410,14 +404,12 @@ __device__ __forceinline__ void store_rows(const FwdParams& p, const CtaWork& w,
       const float inv = l > 0.f ? 1.f / l : 0.f;  // no key allowed: O = 0
       const float lse = l > 0.f ? row_m[mt][h] * kLn2 + logf(l) : -INFINITY;
       const int64_t row = tok * p.q_heads + head;  // (token, head) index of LSE and partials
-      if (p.kv_splits > 1) {
+      if ((lane & 3) == 0) w.emit_lse_at(p, tok, head, lse);
+      if (p.kv_splits > 1)
         store_row_pairs(p.part_o + (row * p.kv_splits + w.split) * D + c0, o[mt], h, inv);
-        if ((lane & 3) == 0) p.part_lse[row * p.kv_splits + w.split] = lse;
-        continue;
-      }
-      with_output(p, tok * p.o_stride + int64_t(head) * D + c0,
-                  [&](auto* dst) { store_row_pairs(dst, o[mt], h, inv); });
-      if (p.lse && (lane & 3) == 0) p.lse[row] = lse;
+      else
+        with_output(p, tok * p.o_stride + int64_t(head) * D + c0,
+                    [&](auto* dst) { store_row_pairs(dst, o[mt], h, inv); });
     }
 }
 

@@ -142,8 +142,8 @@ __device__ __forceinline__ void store_rows_staged(const FwdParams& p, const CtaW
     const float inv = l > 0.f ? 1.f / l : 0.f;  // no key allowed: O = 0
     int64_t tok;
     int head;
-    if (p.lse && (lane & 3) == 0 && w.row_dest(p, r, tok, head))
-      p.lse[tok * p.q_heads + head] = l > 0.f ? row_m[0][h] * kLn2 + logf(l) : -INFINITY;
+    if ((lane & 3) == 0 && w.row_dest(p, r, tok, head))
+      w.emit_lse_at(p, tok, head, l > 0.f ? row_m[0][h] * kLn2 + logf(l) : -INFINITY);
     const uint32_t at = sbuf + uint32_t(r) * 128 + uint32_t(lane & 3) * 4;
 #pragma unroll
     for (int dt = 0; dt < D / 8; ++dt)
