@@ -356,6 +356,18 @@ __device__ __forceinline__ void rescale_rows(float (&o)[MT][DT][4], const float 
     }
 }
 
+// A finished row of the online softmax: its sum (quad-reduced from the four threads' partials)
+// gives the output's scale (0 when no key was allowed: O = 0) and the natural-log LSE.
+struct RowEnd {
+  float inv, lse;
+};
+__device__ __forceinline__ RowEnd end_row(float partial_l, float m_log2) {
+  float l = partial_l;
+  l += __shfl_xor_sync(0xffffffffu, l, 1);
+  l += __shfl_xor_sync(0xffffffffu, l, 2);
+  return l > 0.f ? RowEnd{1.f / l, m_log2 * kLn2 + logf(l)} : RowEnd{0.f, -INFINITY};
+}
+
 // Two adjacent outputs (a at dst[0], b at dst[1]) in the output type, one store.
 template <typename OutT>
 __device__ __forceinline__ void store_pair(OutT* dst, float a, float b) {
@@ -394,17 +406,14 @@ __device__ __forceinline__ void store_rows(const FwdParams& p, const CtaWork& w,
   for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      float l = row_l[mt][h];
-      l += __shfl_xor_sync(0xffffffffu, l, 1);
-      l += __shfl_xor_sync(0xffffffffu, l, 2);
+      const RowEnd e = end_row(row_l[mt][h], row_m[mt][h]);  // the quad's shuffles: before any exit
+      const float inv = e.inv;
       const int r = row0 + mt * 16 + (lane >> 2) + 8 * h;
       int64_t tok;
       int head;
       if (!w.row_dest(p, r, tok, head)) continue;  // padding row
-      const float inv = l > 0.f ? 1.f / l : 0.f;  // no key allowed: O = 0
-      const float lse = l > 0.f ? row_m[mt][h] * kLn2 + logf(l) : -INFINITY;
       const int64_t row = tok * p.q_heads + head;  // (token, head) index of LSE and partials
-      if ((lane & 3) == 0) w.emit_lse_at(p, tok, head, lse);
+      if ((lane & 3) == 0) w.emit_lse_at(p, tok, head, e.lse);
       if (p.kv_splits > 1)
         store_row_pairs(p.part_o + (row * p.kv_splits + w.split) * D + c0, o[mt], h, inv);
       else
