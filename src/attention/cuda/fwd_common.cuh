@@ -65,15 +65,23 @@ template <> __device__ __forceinline__ uint32_t pack2<__half>(float lo, float hi
   return *reinterpret_cast<uint32_t*>(&v);
 }
 
+// Rows of K/V from a paged CTA's slice of its block table, copied to shared memory by
+// KvRows::stage_table: the lookups read the copy (ld.shared, visible as such to the compiler
+// since `slice` comes from the kernel's shared array) instead of a dependent global load per row.
+struct StagedRows {
+  const int32_t* slice = nullptr;  // [n] block ids of blocks lo .. lo + n - 1 (shared memory)
+  int lo = 0, shift = 0;
+  __device__ __forceinline__ int64_t operator()(int key) const {
+    return (int64_t(slice[(key >> shift) - lo]) << shift) + (key & ((1 << shift) - 1));
+  }
+};
+
 // Row of K/V for key `key` of one sequence (int32 index math: keys < 2^31). Built once per CTA so
 // the tile loads do no per-chunk lookups of kv_start; power-of-two block sizes (the usual
-// 16..256) use shifts instead of integer division. A paged CTA may stage the slice of its block
-// table that its key range uses in shared memory (stage_table): the lookups then read the copy,
-// not a dependent global load per row.
+// 16..256) use shifts instead of integer division.
 struct KvRows {
   int64_t base = 0;               // contiguous: kv_start[s]
-  const int32_t* table = nullptr; // paged: block_table row of the sequence (or, staged, where its
-                                  // slice's block 0 would be: see stage_table)
+  const int32_t* table = nullptr; // paged: block_table row of the sequence
   int block_size = 0, shift = -1;
   __device__ __forceinline__ KvRows(const KvView& kv, int shift_, int s) {
     if (kv.layout == KvLayout::contiguous) {
@@ -90,20 +98,17 @@ struct KvRows {
     return int64_t(table[key / block_size]) * block_size + key % block_size;
   }
   // Copies the block ids of keys [key_lo, key_hi] to `slice` (shared memory, `cap` ids) with the
-  // `threads` threads of the CTA (thread `tid`) and reads them there from now on. Paged caches with
+  // `threads` threads of the CTA (thread `tid`) and points `staged` at the copy. Paged caches with
   // power-of-two blocks only, and only when the slice fits; returns whether it staged. The
   // condition is uniform over the CTA, so the barrier inside it is reached by all or none.
-  __device__ __forceinline__ bool stage_table(int32_t* slice, int cap, int key_lo, int key_hi, int tid, int threads) {
+  __device__ __forceinline__ bool stage_table(int32_t* slice, int cap, int key_lo, int key_hi, int tid, int threads,
+                                              StagedRows& staged) const {
     if (!table || shift < 0 || key_hi < key_lo) return false;
     const int lo = key_lo >> shift, n = (key_hi >> shift) - lo + 1;
     if (n > cap) return false;
     for (int i = tid; i < n; i += threads) slice[i] = table[lo + i];
     __syncthreads();
-    // Indexed by block number as before: the address block 0 would have (computed in integers; only
-    // blocks lo .. lo + n - 1, inside the slice, are ever read). No extra register or subtraction in
-    // the lookups of the kernels that never stage (an offset member spilled the D = 128 mma.sync
-    // prefill kernel).
-    table = reinterpret_cast<const int32_t*>(reinterpret_cast<uintptr_t>(slice) - uintptr_t(lo) * sizeof(int32_t));
+    staged = StagedRows{slice, lo, shift};
     return true;
   }
 };
