@@ -65,16 +65,16 @@ template <> __device__ __forceinline__ uint32_t pack2<__half>(float lo, float hi
   return *reinterpret_cast<uint32_t*>(&v);
 }
 
-// Stores two adjacent output elements (col, col+1) in the requested dtype.
-__device__ __forceinline__ void store2(void* base, DType t, int64_t idx, float a, float b) {
-  if (t == DType::f32) {
-    *reinterpret_cast<float2*>(static_cast<float*>(base) + idx) = make_float2(a, b);
-  } else if (t == DType::bf16) {
-    *reinterpret_cast<__nv_bfloat162*>(static_cast<__nv_bfloat16*>(base) + idx) = __floats2bfloat162_rn(a, b);
-  } else {
-    *reinterpret_cast<__half2*>(static_cast<__half*>(base) + idx) = __floats2half2_rn(a, b);
+// Rows of K/V from a paged CTA's slice of its block table, copied to shared memory by
+// KvRows::stage_table: the lookups read the copy (ld.shared, visible as such to the compiler
+// since `slice` comes from the kernel's shared array) instead of a dependent global load per row.
+struct StagedRows {
+  const int32_t* slice = nullptr;  // [n] block ids of blocks lo .. lo + n - 1 (shared memory)
+  int lo = 0, shift = 0;
+  __device__ __forceinline__ int64_t operator()(int key) const {
+    return (int64_t(slice[(key >> shift) - lo]) << shift) + (key & ((1 << shift) - 1));
   }
-}
+};
 
 // Row of K/V for key `key` of one sequence (int32 index math: keys < 2^31). Built once per CTA so
 // the tile loads do no per-chunk lookups of kv_start; power-of-two block sizes (the usual
@@ -96,6 +96,20 @@ struct KvRows {
     if (!table) return base + key;
     if (shift >= 0) return (int64_t(table[key >> shift]) << shift) + (key & ((1 << shift) - 1));
     return int64_t(table[key / block_size]) * block_size + key % block_size;
+  }
+  // Copies the block ids of keys [key_lo, key_hi] to `slice` (shared memory, `cap` ids) with the
+  // `threads` threads of the CTA (thread `tid`) and points `staged` at the copy. Paged caches with
+  // power-of-two blocks only, and only when the slice fits; returns whether it staged. The
+  // condition is uniform over the CTA, so the barrier inside it is reached by all or none.
+  __device__ __forceinline__ bool stage_table(int32_t* slice, int cap, int key_lo, int key_hi, int tid, int threads,
+                                              StagedRows& staged) const {
+    if (!table || shift < 0 || key_hi < key_lo) return false;
+    const int lo = key_lo >> shift, n = (key_hi >> shift) - lo + 1;
+    if (n > cap) return false;
+    for (int i = tid; i < n; i += threads) slice[i] = table[lo + i];
+    __syncthreads();
+    staged = StagedRows{slice, lo, shift};
+    return true;
   }
 };
 
@@ -189,15 +203,20 @@ struct CtaWork {
     head = head0 + g;
     return t < n_tok && g < nh;
   }
+  // Writes row (tok, head)'s LSE: to the output's lse (if asked for) in one pass, to its split's
+  // partial otherwise. The one place every epilogue writes an LSE.
+  __device__ __forceinline__ void emit_lse_at(const FwdParams& p, int64_t tok, int head, float lse) const {
+    const int64_t row = tok * p.q_heads + head;
+    if (p.kv_splits == 1) {
+      if (p.lse) p.lse[row] = lse;
+    } else {
+      p.part_lse[row * p.kv_splits + split] = lse;
+    }
+  }
   __device__ __forceinline__ void emit_lse(const FwdParams& p, int r, float lse) const {
     int64_t tok;
     int head;
-    if (!row_dest(p, r, tok, head)) return;
-    if (p.kv_splits == 1) {
-      if (p.lse) p.lse[tok * p.q_heads + head] = lse;
-    } else {
-      p.part_lse[(tok * p.q_heads + head) * p.kv_splits + split] = lse;
-    }
+    if (row_dest(p, r, tok, head)) emit_lse_at(p, tok, head, lse);
   }
 };
 
@@ -342,6 +361,18 @@ __device__ __forceinline__ void rescale_rows(float (&o)[MT][DT][4], const float 
     }
 }
 
+// A finished row of the online softmax: its sum (quad-reduced from the four threads' partials)
+// gives the output's scale (0 when no key was allowed: O = 0) and the natural-log LSE.
+struct RowEnd {
+  float inv, lse;
+};
+__device__ __forceinline__ RowEnd end_row(float partial_l, float m_log2) {
+  float l = partial_l;
+  l += __shfl_xor_sync(0xffffffffu, l, 1);
+  l += __shfl_xor_sync(0xffffffffu, l, 2);
+  return l > 0.f ? RowEnd{1.f / l, m_log2 * kLn2 + logf(l)} : RowEnd{0.f, -INFINITY};
+}
+
 // Two adjacent outputs (a at dst[0], b at dst[1]) in the output type, one store.
 template <typename OutT>
 __device__ __forceinline__ void store_pair(OutT* dst, float a, float b) {
@@ -380,24 +411,19 @@ __device__ __forceinline__ void store_rows(const FwdParams& p, const CtaWork& w,
   for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      float l = row_l[mt][h];
-      l += __shfl_xor_sync(0xffffffffu, l, 1);
-      l += __shfl_xor_sync(0xffffffffu, l, 2);
+      const RowEnd e = end_row(row_l[mt][h], row_m[mt][h]);  // the quad's shuffles: before any exit
+      const float inv = e.inv;
       const int r = row0 + mt * 16 + (lane >> 2) + 8 * h;
       int64_t tok;
       int head;
       if (!w.row_dest(p, r, tok, head)) continue;  // padding row
-      const float inv = l > 0.f ? 1.f / l : 0.f;  // no key allowed: O = 0
-      const float lse = l > 0.f ? row_m[mt][h] * kLn2 + logf(l) : -INFINITY;
       const int64_t row = tok * p.q_heads + head;  // (token, head) index of LSE and partials
-      if (p.kv_splits > 1) {
+      if ((lane & 3) == 0) w.emit_lse_at(p, tok, head, e.lse);
+      if (p.kv_splits > 1)
         store_row_pairs(p.part_o + (row * p.kv_splits + w.split) * D + c0, o[mt], h, inv);
-        if ((lane & 3) == 0) p.part_lse[row * p.kv_splits + w.split] = lse;
-        continue;
-      }
-      with_output(p, tok * p.o_stride + int64_t(head) * D + c0,
-                  [&](auto* dst) { store_row_pairs(dst, o[mt], h, inv); });
-      if (p.lse && (lane & 3) == 0) p.lse[row] = lse;
+      else
+        with_output(p, tok * p.o_stride + int64_t(head) * D + c0,
+                    [&](auto* dst) { store_row_pairs(dst, o[mt], h, inv); });
     }
 }
 

@@ -344,29 +344,21 @@ __device__ void read_out(const LinearFwdParams& p, const Coord& c, const Smem& s
   // num [rows qr0.., columns 16*(warp/2) .. +16] = phi(Q) S + P V.
   const int c0 = (warp >> 1) * 16;
   float acc[2][4] = {};
-  for (int k0 = 0; k0 < m; k0 += 8) {
-    uint32_t a[4];
-    load_a(a, sm.phiq, ms, qr0, k0, g, t);
-#pragma unroll
-    for (int nt = 0; nt < 2; ++nt) {
-      uint32_t b[2];
-      load_b(b, sm.s, SS, k0, c0 + nt * 8, g, t);
-      mma_tf32(acc[nt], a, b);
-    }
-  }
-  if (nk > 0) {
-#pragma unroll
-    for (int k0 = 0; k0 < C; k0 += 8) {
+  // acc += A[rows qr0 .., k < K] (row stride lda) x B[k < K, columns c0 .. c0 + 16) (row stride ldb).
+  auto mma_rows = [&](const float* A, int lda, const float* B, int ldb, int K) {
+    for (int k0 = 0; k0 < K; k0 += 8) {
       uint32_t a[4];
-      load_a(a, sm.p, PS, qr0, k0, g, t);
+      load_a(a, A, lda, qr0, k0, g, t);
 #pragma unroll
       for (int nt = 0; nt < 2; ++nt) {
         uint32_t b[2];
-        load_b(b, sm.v, SS, k0, c0 + nt * 8, g, t);
+        load_b(b, B, ldb, k0, c0 + nt * 8, g, t);
         mma_tf32(acc[nt], a, b);
       }
     }
-  }
+  };
+  mma_rows(sm.phiq, ms, sm.s, SS, m);
+  if (nk > 0) mma_rows(sm.p, PS, sm.v, SS, C);
   __syncthreads();  // den complete
 #pragma unroll
   for (int half = 0; half < 2; ++half) {

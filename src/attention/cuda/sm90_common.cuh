@@ -135,15 +135,12 @@ __device__ __forceinline__ void store_rows_staged(const FwdParams& p, const CtaW
   const int lane = threadIdx.x & 31;
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
-    float l = row_l[0][h];
-    l += __shfl_xor_sync(0xffffffffu, l, 1);
-    l += __shfl_xor_sync(0xffffffffu, l, 2);
+    const RowEnd e = end_row(row_l[0][h], row_m[0][h]);
+    const float inv = e.inv;
     const int r = row0 + (lane >> 2) + 8 * h;
-    const float inv = l > 0.f ? 1.f / l : 0.f;  // no key allowed: O = 0
     int64_t tok;
     int head;
-    if (p.lse && (lane & 3) == 0 && w.row_dest(p, r, tok, head))
-      p.lse[tok * p.q_heads + head] = l > 0.f ? row_m[0][h] * kLn2 + logf(l) : -INFINITY;
+    if ((lane & 3) == 0 && w.row_dest(p, r, tok, head)) w.emit_lse_at(p, tok, head, e.lse);
     const uint32_t at = sbuf + uint32_t(r) * 128 + uint32_t(lane & 3) * 4;
 #pragma unroll
     for (int dt = 0; dt < D / 8; ++dt)
