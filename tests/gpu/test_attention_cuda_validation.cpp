@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "attention/cuda/fwd_params.h"
 #include "common/attn_case.h"
 #include "eft/attention_cuda.h"
 #include "eft/error.h"
@@ -189,6 +190,34 @@ TEST(CudaAttentionValidation, DecodeSplitsFillOneWave) {
         EXPECT_EQ(paged.config, contiguous.config);
       }
     }
+}
+
+// The persistent loop's ticket -> item map visits every grid item exactly once, keeps row order
+// for the first x_count - tail_x columns, and ends with the last column (the lightest query tiles
+// of a causal mask) across all rows.
+TEST(CudaAttentionValidation, ItemOrderIsAPermutation) {
+  for (int x_count : {1, 2, 4, 16, 128})
+    for (int yz : {1, 3, 16, 256})
+      for (int tail_x : {0, 1, x_count / 4, x_count / 2, x_count}) {
+        SCOPED_TRACE(std::to_string(x_count) + " columns, " + std::to_string(yz) + " rows, tail " + std::to_string(tail_x));
+        const int n = x_count * yz;
+        std::vector<int> seen(size_t(n), 0);
+        for (int k = 0; k < n; ++k) {
+          const int item = cuda::detail::scheduled_item(k, x_count, yz, tail_x);
+          ASSERT_GE(item, 0);
+          ASSERT_LT(item, n);
+          ++seen[size_t(item)];
+          if (k < (x_count - tail_x) * yz) {
+            EXPECT_EQ(item / x_count, k / (x_count - tail_x));  // row by row
+          }
+        }
+        for (int i = 0; i < n; ++i) EXPECT_EQ(seen[size_t(i)], 1) << "item " << i;
+        if (tail_x == 0) {
+          for (int k = 0; k < n; ++k) EXPECT_EQ(cuda::detail::scheduled_item(k, x_count, yz, 0), k);
+        } else {
+          for (int k = n - yz; k < n; ++k) EXPECT_EQ(cuda::detail::scheduled_item(k, x_count, yz, tail_x) % x_count, x_count - 1);
+        }
+      }
 }
 
 }  // namespace

@@ -13,9 +13,10 @@
 // metadata and first loads (~4700 cycles at D = 128 on an H200) and the pipeline's fill and drain.
 //
 // Tile scheduler: work items are numbered by CtaWork::init_item (query
-// tiles of a head heaviest first, then heads, then sequences); CTA b takes item b first, then the
+// tiles of a head heaviest first, then heads, then sequences); CTA b takes ticket b first, then the
 // next free one from an atomic counter in the workspace, which attention() zeroes before each
-// launch — so the heavy diagonal items of causal masks are not dealt out round-robin.
+// launch — so the heavy diagonal items of causal masks are not dealt out round-robin — and runs
+// item scheduled_item(ticket) (fwd_params.h: the lightest columns of every row last).
 //
 // Ping-pong (kPingPong): the consumer warpgroups alternate issuing their MMAs through two named
 // barriers, so their softmaxes interleave with each other's matrix products.
@@ -109,7 +110,8 @@ __global__ void __launch_bounds__(384, 1) fwd_sm90_ws_kernel(const __grid_consta
   }
   __syncthreads();
 
-  const int n_items = p.q_tiles * p.kv_splits * p.kv_heads * p.head_chunks * p.batch.n_seqs;
+  const int x_count = p.q_tiles * p.kv_splits, yz = p.kv_heads * p.head_chunks * p.batch.n_seqs;
+  const int n_items = x_count * yz;
   // Item number k of this CTA (k = 0, 1, ...): published by the producer's thread 0, read by all;
   // seq < 0 marks the end.
   auto read_item = [&](int k) {
@@ -173,7 +175,7 @@ __global__ void __launch_bounds__(384, 1) fwd_sm90_ws_kernel(const __grid_consta
         CtaWork next_w;
         bool have = false;
         while (!have && next < n_items) {
-          have = next_w.init_item(p, BN, next);
+          have = next_w.init_item(p, BN, scheduled_item(next, x_count, yz, p.tail_x));
           next = gridDim.x + atomicAdd(p.item_counter, 1);
         }
         if (!have) next_w.seq = -1;
