@@ -45,8 +45,8 @@ struct FwdParams : AttnIoParams {
 // then the last tail_x columns column by column across all rows, so that the lightest items of
 // every row come last and fill the SMs that finish early; with the rows' items in row order to the
 // end, the last rows' heaviest items started late and the grid waited on them (H200, 2026-11-28:
-// causal prefill 7-16 % faster). tail_x = 0 keeps row order throughout. A bijection of
-// [0, x_count * yz).
+// causal prefill 3.5-8.5 % faster, bench/RESULTS.md). tail_x = 0 keeps row order throughout. A
+// bijection of [0, x_count * yz).
 EFT_HD int scheduled_item(int k, int x_count, int yz, int tail_x) {
   const int head_x = x_count - tail_x, head_n = head_x * yz;
   if (k < head_n) return k % head_x + x_count * (k / head_x);

@@ -255,9 +255,10 @@ AttentionPlan plan_attention(const AttentionParams& p, const AttentionArgs& a, c
     // Item order (fwd_params.h, scheduled_item): where a mask makes query tiles differ in work,
     // about the last kTailWaves waves' worth of items (at most a quarter of the columns) go column
     // by column across heads and sequences, lightest last. H200, 2026-11-28, against head by head:
-    // causal N = 512 ... 16k +2 to +16 %, window N = 16k W = 1k +1 to +2 %; a longer tail lost the
-    // L2 sharing of a head's K/V (N = 512, D = 256 causal, 3 of 4 columns: -2.6 %); without a mask
-    // the items are alike and any reordering only lost L2 hits (N = 2k: -3 to -8 %).
+    // causal N = 512 ... 16k, D = 128 / 256 3.5-8.5 % faster, window N = 16k W = 1k 0-2 %; a
+    // longer tail lost the L2 sharing of a head's K/V (N = 512, D = 256 causal, 3 of 4 columns:
+    // 2.6 % slower than head by head, 1 of 4: 5.9 % faster); without a mask the items are alike
+    // and reordering only lost L2 hits (N = 2k: 3-8 % slower).
     if (p.mask.type != MaskType::none) {
       const int64_t x_count = int64_t(plan.q_tiles) * plan.kv_splits;
       const int64_t yz = int64_t(p.kv_heads) * plan.head_chunks * b.n_seqs;
