@@ -107,11 +107,13 @@ __global__ void __launch_bounds__(WM * WN * 32) fwd_kernel(const __grid_constant
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int warp_m = warp % WM, warp_n = warp / WM;
   if constexpr (WN > 1) allow_dependent_launch();  // decode: the merge kernel may start its CTAs (it waits for us)
-  // The sequence is blockIdx.z: its K/V row base is read beside CtaWork's metadata (one round
-  // trip, not two, before the first tile's copies).
-  const KvRows kv_rows(p.kv, p.block_shift, int(blockIdx.z));
+  // The sequence is item.z: its K/V row base is read beside CtaWork's metadata (one round trip,
+  // not two, before the first tile's copies). Decode grids have no tile order (tail_x = 0): their
+  // kernels skip its code and registers.
+  const int3 item = WN > 1 ? make_int3(int(blockIdx.x), int(blockIdx.y), int(blockIdx.z)) : grid_item(p);
+  const KvRows kv_rows(p.kv, p.block_shift, item.z);
   CtaWork w;
-  if (!w.init(p, BN)) return;
+  if (!w.init_at(p, BN, item.x, item.y, item.z)) return;
 
   // ---- Q row set -> shared memory (zeros for rows outside the set) -------------------------------
   const T* gq = static_cast<const T*>(p.q);

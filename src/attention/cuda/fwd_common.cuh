@@ -113,6 +113,18 @@ struct KvRows {
   }
 };
 
+// The work item (x, y, z) of a non-persistent grid's CTA: its block index, or under a tile order
+// (p.tail_x > 0, fwd_params.h scheduled_item) the item that order gives the block's place in the
+// launch order (x fastest, the order in which the hardware starts blocks), so that the plain grids
+// too end on the lightest query tiles of every head rather than on the last heads' heaviest.
+__device__ __forceinline__ int3 grid_item(const FwdParams& p) {
+  if (p.tail_x == 0) return make_int3(int(blockIdx.x), int(blockIdx.y), int(blockIdx.z));
+  const int x_count = int(gridDim.x), y_count = int(gridDim.y);
+  const int linear = int(blockIdx.x) + x_count * (int(blockIdx.y) + y_count * int(blockIdx.z));
+  const int item = scheduled_item(linear, x_count, y_count * int(gridDim.z), p.tail_x);
+  return make_int3(item % x_count, (item / x_count) % y_count, item / (x_count * y_count));
+}
+
 // Conservative key interval [lo, hi] any query in positions [q_lo, q_hi] may see (before the
 // per-tile test): lets causal / window masks start and stop the tile loop without scanning.
 __device__ __forceinline__ void key_bounds(const Mask& m, int64_t q_lo, int64_t q_hi, int64_t& lo, int64_t& hi) {
@@ -139,9 +151,6 @@ struct CtaWork {
   int64_t pos0 = 0, q_lo = 0, q_hi = 0;   // position of token 0; of this CTA's first/last token
   int kt_begin = 0, kt_end = 0;           // key tiles [begin, end) this CTA (split) visits
 
-  // Work item (x, y, z) of the grid (q_tiles * kv_splits, kv_heads * head_chunks, n_seqs): false
-  // when it has no rows (the grid is sized for the longest sequence).
-  __device__ __forceinline__ bool init(const FwdParams& p, int BN) { return init_at(p, BN, blockIdx.x, blockIdx.y, blockIdx.z); }
   // The same work as item number `item` of a persistent CTA's list, numbered as the hardware
   // walks a grid (x fastest): the CTAs running at once then share the K/V of a few heads in L2
   // (numbering heads fastest measured 4-14 % slower: every CTA streamed a different head).
@@ -149,6 +158,8 @@ struct CtaWork {
     const int x_count = p.q_tiles * p.kv_splits, y_count = p.kv_heads * p.head_chunks;
     return init_at(p, BN, item % x_count, (item / x_count) % y_count, item / (x_count * y_count));
   }
+  // Work item (x, y, z) of the grid (q_tiles * kv_splits, kv_heads * head_chunks, n_seqs; see
+  // grid_item): false when it has no rows (the grid is sized for the longest sequence).
   __device__ __forceinline__ bool init_at(const FwdParams& p, int BN, int x, int y, int z) {
     seq = z;
     q0 = p.batch.q_start[seq];

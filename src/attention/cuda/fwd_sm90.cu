@@ -72,11 +72,12 @@ __global__ void __launch_bounds__(NWG * 128, MinCtas) fwd_sm90_kernel(const __gr
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2;
   // K/V row addressing, once per CTA (the tile loads do no metadata reads). Its one global read
-  // (kv_start or the block-table row of sequence blockIdx.z) is issued beside CtaWork's reads of
+  // (kv_start or the block-table row of sequence item.z) is issued beside CtaWork's reads of
   // the batch metadata rather than after them: one round trip less before the first copies.
-  const KvRows kv_rows(p.kv, p.block_shift, int(blockIdx.z));
+  const int3 item = grid_item(p);
+  const KvRows kv_rows(p.kv, p.block_shift, item.z);
   CtaWork w;
-  if (!w.init(p, BN)) return;
+  if (!w.init_at(p, BN, item.x, item.y, item.z)) return;
 
   const T* gq = static_cast<const T*>(p.q);
   auto load_q = [&](const CtaWork& cw) {

@@ -25,7 +25,7 @@ constexpr int kDecodeMaxQ = 8;              // decode kernel: q_len 1..8 (specul
 constexpr int kMinTilesPerSplit = 2;        // a split below 128 keys costs more in merging than it gains
 constexpr int kMaxSplits = detail::kMergeMaxSplits;
 constexpr int kNarrowDecodeBlockN = 32;     // the 3-stage decode kernel of four CTAs per SM (fwd.cu)
-constexpr int64_t kTailWaves = 4;           // persistent prefill: waves of items in the cross-head tail
+constexpr int64_t kTailWaves = 4;           // masked prefill: waves of items in the cross-head tail
 
 
 // The wgmma main loop runs when the binary carries sm_90a code (EFT_CUDA_SM90A, set by CMake when
@@ -252,18 +252,29 @@ AttentionPlan plan_attention(const AttentionParams& p, const AttentionArgs& a, c
     if (per_sm <= 0) per_sm = 1;
     check(plan.ctas < (int64_t(1) << 31), "too many work items for the persistent prefill ({})", plan.ctas);
     plan.ctas = std::min<int64_t>(plan.ctas, int64_t(sms) * per_sm);
-    // Item order (fwd_params.h, scheduled_item): where a mask makes query tiles differ in work,
-    // about the last kTailWaves waves' worth of items (at most a quarter of the columns) go column
-    // by column across heads and sequences, lightest last. H200, 2026-11-28, against head by head:
-    // causal N = 512 ... 16k, D = 128 / 256 3.5-8.5 % faster, window N = 16k W = 1k 0-2 %; a
-    // longer tail lost the L2 sharing of a head's K/V (N = 512, D = 256 causal, 3 of 4 columns:
-    // 2.6 % slower than head by head, 1 of 4: 5.9 % faster); without a mask the items are alike
-    // and reordering only lost L2 hits (N = 2k: 3-8 % slower).
-    if (p.mask.type != MaskType::none) {
-      const int64_t x_count = int64_t(plan.q_tiles) * plan.kv_splits;
-      const int64_t yz = int64_t(p.kv_heads) * plan.head_chunks * b.n_seqs;
-      plan.tail_x = int32_t(std::min<int64_t>((kTailWaves * plan.ctas + yz - 1) / yz, std::max<int64_t>(1, x_count / 4)));
+  }
+  // Item order (fwd_params.h, scheduled_item): where a mask makes a prefill's query tiles differ in
+  // work, about the last kTailWaves waves' worth of items (at most a quarter of the columns) go
+  // column by column across heads and sequences, lightest last: the persistent loop's tickets, and
+  // the plain grids' blocks in their launch order. H200, 2026-11-28, against head by head (the
+  // warp-specialized loop): causal N = 512 ... 16k, D = 128 / 256 3.5-8.5 % faster, window N = 16k
+  // W = 1k 0-2 %; a longer tail lost the L2 sharing of a head's K/V (N = 512, D = 256 causal, 3 of
+  // 4 columns: 2.6 % slower than head by head, 1 of 4: 5.9 % faster); without a mask the items
+  // are alike and reordering only lost L2 hits (N = 2k: 3-8 % slower).
+  if (!decode && p.mask.type != MaskType::none) {
+    int64_t wave = plan.ctas;  // persistent: the CTAs launched are one wave
+    if (!plan.persistent) {
+      const int per_sm = std::max(1, std::min(detail::smem_ctas_per_sm(cfg.smem_bytes), 2048 / cfg.threads));
+      wave = int64_t(detail::planning_sms(opt.sm_count)) * per_sm;
     }
+    const int64_t x_count = int64_t(plan.q_tiles) * plan.kv_splits;
+    const int64_t yz = int64_t(p.kv_heads) * plan.head_chunks * b.n_seqs;
+    // The plain grids (several CTAs per SM, started by the hardware in block order) take it from 8
+    // columns on: at N = 512 (4 columns, D = 64) it ran 2.5 % slower; N = 1k 1.4 % (wgmma D = 64)
+    // and 7.7 % (mma.sync D = 128) faster, N = 2k ... 16k 4-8 % faster (H200, 2026-11-29).
+    const int64_t min_columns = plan.persistent ? 1 : 8;
+    if (x_count >= min_columns && x_count * yz < (int64_t(1) << 31))  // int arithmetic in grid_item
+      plan.tail_x = int32_t(std::min<int64_t>((kTailWaves * wave + yz - 1) / yz, std::max<int64_t>(1, x_count / 4)));
   }
   check(int64_t(plan.q_tiles) * plan.kv_splits < (int64_t(1) << 31), "too many query tiles x splits ({} x {})",
         plan.q_tiles, plan.kv_splits);
@@ -302,7 +313,7 @@ void attention(const AttentionParams& p, const AttentionArgs& a, const Attention
   f.q_tiles = plan.q_tiles;
   f.kv_splits = plan.kv_splits;
   f.persistent_ctas = plan.persistent ? int32_t(plan.ctas) : 0;
-  f.tail_x = plan.persistent ? plan.tail_x : 0;
+  f.tail_x = plan.tail_x;
   const float scale = effective_scale(p);
   constexpr float kLog2e = 1.4426950408889634f;
   f.scale_log2 = scale * kLog2e;
