@@ -85,8 +85,8 @@ struct AttentionPlan {
   int64_t ctas = 0;             // CTAs of the main kernel (some exit at once on short sequences;
                                 // persistent: the CTAs launched, each walking several work items)
   bool persistent = false;
-  int32_t tail_x = 0;           // persistent: the last query-tile columns, taken across all heads and
-                                // sequences so that the lightest items run last (0: head by head)
+  int32_t tail_x = 0;           // masked prefill: the last query-tile columns, run across all heads
+                                // and sequences so that the lightest items run last (0: head by head)
   size_t smem_bytes = 0;        // dynamic shared memory per CTA
   size_t workspace_bytes = 0;   // split-KV partials, and the wgmma_ws tile counter (256 B); 0 otherwise
 };

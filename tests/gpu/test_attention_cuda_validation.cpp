@@ -192,7 +192,7 @@ TEST(CudaAttentionValidation, DecodeSplitsFillOneWave) {
     }
 }
 
-// The persistent loop's ticket -> item map visits every grid item exactly once, keeps row order
+// The prefill item order (a ticket or launch place -> grid item) visits every item exactly once, keeps row order
 // for the first x_count - tail_x columns, and ends with the last column (the lightest query tiles
 // of a causal mask) across all rows.
 TEST(CudaAttentionValidation, ItemOrderIsAPermutation) {

@@ -34,13 +34,15 @@ struct FwdParams : AttnIoParams {
   float* part_lse = nullptr;   // [q_tokens, q_heads, kv_splits] natural-log partial LSE (-inf: empty)
   int32_t persistent_ctas = 0; // persistent instantiations: CTAs launched, each looping over work items
   int32_t* item_counter = nullptr;  // warp-specialized loop: the tile scheduler's counter (zeroed per call)
-  int32_t tail_x = 0;               // warp-specialized loop: grid columns taken last, across rows (scheduled_item)
+  int32_t tail_x = 0;               // prefill: grid columns run last, across rows (scheduled_item)
 };
 
-// The warp-specialized loop's tile scheduler hands out tickets 0, 1, ... (the CTA number first,
-// then a global counter); ticket k runs the grid item scheduled_item(k). Grid items are numbered
-// x + x_count * r, x the query tile (and split) with the heaviest tile of a causal mask at x = 0,
-// r the (KV head, head chunk, sequence) row of the grid, yz rows in all. Tickets first walk the
+// The order in which a prefill runs its work items: the warp-specialized loop's tile scheduler
+// hands out tickets 0, 1, ... (the CTA number first, then a global counter), the plain grids'
+// blocks start in launch order (grid_item, fwd_common.cuh); ticket or place k runs the grid item
+// scheduled_item(k). Grid items are numbered x + x_count * r, x the query tile (and split) with
+// the heaviest tile of a causal mask at x = 0, r the (KV head, head chunk, sequence) row of the
+// grid, yz rows in all. Tickets first walk the
 // columns x < x_count - tail_x row by row (the CTAs running at once share one row's K/V in L2),
 // then the last tail_x columns column by column across all rows, so that the lightest items of
 // every row come last and fill the SMs that finish early; with the rows' items in row order to the

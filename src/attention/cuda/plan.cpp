@@ -39,6 +39,13 @@ bool wgmma_usable() {
 #endif
 }
 
+// Resident CTAs per SM of an instantiation as its shared memory and threads allow (registers not
+// counted): the estimate where no device reports the occupancy, or where the main loop's table
+// does not ask it.
+int estimated_ctas_per_sm(const FwdConfig& c) {
+  return std::max(1, std::min(detail::smem_ctas_per_sm(c.smem_bytes), 2048 / c.threads));
+}
+
 const FwdConfig* main_loop_configs(MainLoop m, int* n) {
   if (m == MainLoop::wgmma_ws) return detail::fwd_sm90_ws_configs(n);
   return m == MainLoop::wgmma ? detail::fwd_sm90_configs(n) : detail::fwd_configs(n);
@@ -159,7 +166,7 @@ AttentionPlan plan_attention(const AttentionParams& p, const AttentionArgs& a, c
     auto wave_of = [&](int config) {
       const FwdConfig& c = detail::fwd_configs(&n_cfg)[config];
       int per_sm = sm_count() > 0 ? detail::fwd_ctas_per_sm(config) : 0;
-      if (per_sm <= 0) per_sm = std::max(1, std::min(detail::smem_ctas_per_sm(c.smem_bytes), 2048 / c.threads));
+      if (per_sm <= 0) per_sm = estimated_ctas_per_sm(c);
       return int64_t(sms) * per_sm;
     };
     // A batch whose unsplit CTAs fill whole waves (>= 90 % of the slots over all waves) runs
@@ -262,11 +269,9 @@ AttentionPlan plan_attention(const AttentionParams& p, const AttentionArgs& a, c
   // 4 columns: 2.6 % slower than head by head, 1 of 4: 5.9 % faster); without a mask the items
   // are alike and reordering only lost L2 hits (N = 2k: 3-8 % slower).
   if (!decode && p.mask.type != MaskType::none) {
-    int64_t wave = plan.ctas;  // persistent: the CTAs launched are one wave
-    if (!plan.persistent) {
-      const int per_sm = std::max(1, std::min(detail::smem_ctas_per_sm(cfg.smem_bytes), 2048 / cfg.threads));
-      wave = int64_t(detail::planning_sms(opt.sm_count)) * per_sm;
-    }
+    // persistent: the CTAs launched are one wave
+    const int64_t wave =
+        plan.persistent ? plan.ctas : int64_t(detail::planning_sms(opt.sm_count)) * estimated_ctas_per_sm(cfg);
     const int64_t x_count = int64_t(plan.q_tiles) * plan.kv_splits;
     const int64_t yz = int64_t(p.kv_heads) * plan.head_chunks * b.n_seqs;
     // The plain grids (several CTAs per SM, started by the hardware in block order) take it from 8
