@@ -117,12 +117,17 @@ struct KvRows {
 // (p.tail_x > 0, fwd_params.h scheduled_item) the item that order gives the block's place in the
 // launch order (x fastest, the order in which the hardware starts blocks), so that the plain grids
 // too end on the lightest query tiles of every head rather than on the last heads' heaviest.
+// Grid coordinates (x, y, z) of item number `item` of a grid x_count wide and y_count high,
+// numbered x fastest (as the hardware walks a grid).
+__device__ __forceinline__ int3 item_xyz(int item, int x_count, int y_count) {
+  return make_int3(item % x_count, (item / x_count) % y_count, item / (x_count * y_count));
+}
+
 __device__ __forceinline__ int3 grid_item(const FwdParams& p) {
   if (p.tail_x == 0) return make_int3(int(blockIdx.x), int(blockIdx.y), int(blockIdx.z));
   const int x_count = int(gridDim.x), y_count = int(gridDim.y);
   const int linear = int(blockIdx.x) + x_count * (int(blockIdx.y) + y_count * int(blockIdx.z));
-  const int item = scheduled_item(linear, x_count, y_count * int(gridDim.z), p.tail_x);
-  return make_int3(item % x_count, (item / x_count) % y_count, item / (x_count * y_count));
+  return item_xyz(scheduled_item(linear, x_count, y_count * int(gridDim.z), p.tail_x), x_count, y_count);
 }
 
 // Conservative key interval [lo, hi] any query in positions [q_lo, q_hi] may see (before the
@@ -155,8 +160,8 @@ struct CtaWork {
   // walks a grid (x fastest): the CTAs running at once then share the K/V of a few heads in L2
   // (numbering heads fastest measured 4-14 % slower: every CTA streamed a different head).
   __device__ __forceinline__ bool init_item(const FwdParams& p, int BN, int item) {
-    const int x_count = p.q_tiles * p.kv_splits, y_count = p.kv_heads * p.head_chunks;
-    return init_at(p, BN, item % x_count, (item / x_count) % y_count, item / (x_count * y_count));
+    const int3 c = item_xyz(item, p.q_tiles * p.kv_splits, p.kv_heads * p.head_chunks);
+    return init_at(p, BN, c.x, c.y, c.z);
   }
   // Work item (x, y, z) of the grid (q_tiles * kv_splits, kv_heads * head_chunks, n_seqs; see
   // grid_item): false when it has no rows (the grid is sized for the longest sequence).
