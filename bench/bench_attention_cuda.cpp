@@ -4,6 +4,7 @@
 // the same device call. Without a CUDA device it says so and exits 0.
 //
 //   bench_attention_cuda [--quick] [--csv FILE] [--main-loop automatic|mma_sync|wgmma|wgmma_ws] [--block-n N]
+//                        [--no-tma-o]
 //                        [--prefill-only] [--shape SPEC]
 //
 // Timing: a CUDA graph of R back-to-back calls (rotating over several input copies when one copy
@@ -245,7 +246,7 @@ int run_one(const char* spec) {
   }
   if (!std::strcmp(kind, "window") && n >= 3) {
     BenchShape s{1, v[0], v[0], 16, 16, 128, eft::mask_window(v[1] - 1, 0)};
-    std::printf("shape %s: %.4f ms\n", spec, run_shape(s).ms);
+    std::printf("shape %s: %.4f ms\n", spec, run_shape(s, g_prefill).ms);
     return 0;
   }
   std::fprintf(stderr,
@@ -268,6 +269,7 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--shape") && i + 1 < argc) return run_one(argv[++i]);
     if (!std::strcmp(argv[i], "--csv") && i + 1 < argc) g_csv = std::fopen(argv[++i], "w");
     if (!std::strcmp(argv[i], "--block-n") && i + 1 < argc) g_prefill.block_n = std::atoi(argv[++i]);
+    if (!std::strcmp(argv[i], "--no-tma-o")) g_prefill.tma_store_o = false;  // A/B: O from registers
     if (!std::strcmp(argv[i], "--main-loop") && i + 1 < argc) {
       const char* m = argv[++i];
       const auto* hit = std::find_if(std::begin(kLoopNames), std::end(kLoopNames),

@@ -57,6 +57,8 @@ struct AttentionPlanOptions {
   int kv_splits = 0;  // 0: chosen to fill the GPU; >= 1: forced (clamped to the KV tiles and 64)
   int sm_count = 0;   // 0: the current device's (132 when no device is present)
   int block_n = 0;    // 0: the main loop's default key tile; else one of its compiled widths (tuning)
+  bool tma_store_o = true;  // warp-specialized prefill: O leaves through TMA stores where it can
+                            // (AttentionPlan::tma_store_o); false: from registers, for A/B
 };
 
 struct Workspace {
@@ -85,6 +87,8 @@ struct AttentionPlan {
   int64_t ctas = 0;             // CTAs of the main kernel (some exit at once on short sequences;
                                 // persistent: the CTAs launched, each walking several work items)
   bool persistent = false;
+  bool tma_store_o = false;     // wgmma_ws, one pass, O in the input type, head_dim <= 128: each
+                                // consumer warpgroup's 64 finished rows leave by a TMA store
   int32_t tail_x = 0;           // masked prefill: the last query-tile columns, run across all heads
                                 // and sequences so that the lightest items run last (0: head by head)
   size_t smem_bytes = 0;        // dynamic shared memory per CTA

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 
 #include "eft/cuda.h"
@@ -228,6 +229,56 @@ TEST(CudaWgmmaWs, GraphReplayedTwice) {
     replay_captured(
         d, [&](cudaStream_t st) { cuda::attention(d.dev_params(), d.dev_args(), plan, {ws.p, ws.bytes}, st); }, r);
     EXPECT_LE(rel_l2(r.out, ref), tol(DType::bf16)) << "replay " << rep;
+  }
+}
+
+// O through TMA stores (AttentionPlan::tma_store_o): the plan takes it only for one-pass, 16-bit O
+// on the warp-specialized loop; with it, O is bit for bit what the register stores write (the same
+// arithmetic, another route), full 64-row halves and ragged ends alike, and into an O with a padded
+// row stride nothing outside the rows' head_dim columns is written.
+TEST(CudaWgmmaWs, TmaStoreOfOutput) {
+  if (!hopper_loops_usable()) GTEST_SKIP() << "no sm_90a build / compute capability 9.0 device";
+  for (int D : {64, 128}) {
+    AttnCaseSpec s = base_spec(D, DType::bf16, 4, 2);
+    s.q_lens = {300, 129, 64};  // full halves, a 44-row end, one half of 1 row, a single full half
+    s.kv_lens = {300, 200, 64};
+    s.mask = mask_window(100, 0);
+    const uint64_t seed = fresh_seed();
+    AttnCase c = make_case(s, seed);
+    SCOPED_TRACE(s.str() + " seed=" + std::to_string(seed));
+    DeviceCase d(c);
+    const AttentionPlanOptions on{.main_loop = MainLoop::wgmma_ws}, off{.main_loop = MainLoop::wgmma_ws,
+                                                                        .tma_store_o = false};
+    GpuResult r_on, r_off;
+    d.run(on, r_on);
+    const std::vector<uint8_t> o_on = c.o;
+    d.run(off, r_off);
+    EXPECT_TRUE(r_on.plan.tma_store_o);
+    EXPECT_FALSE(r_off.plan.tma_store_o);
+    EXPECT_EQ(o_on, c.o) << "TMA-stored O differs from the register-stored O";
+    std::vector<double> ref, ref_lse;
+    d.reference(ref, ref_lse);
+    EXPECT_LE(rel_l2(r_on.out, ref), tol(DType::bf16));
+
+    // A padded row stride (64 spare columns per token, poisoned): only the head_dim columns of
+    // each head change, to the same bytes.
+    const int64_t row = int64_t(s.q_heads) * D, stride = row + 64;
+    DevBuf padded(size_t(c.q_tokens * stride) * 2);
+    EFT_CUDA_OK(cudaMemset(padded.p, 0xff, padded.bytes));
+    AttentionArgs a = d.dev_args();
+    a.o = padded.p;
+    a.o_row_stride = stride;
+    DevBuf ws(r_on.plan.workspace_bytes);
+    cuda::attention(d.dev_params(), a, r_on.plan, cuda::Workspace{ws.p, ws.bytes}, nullptr);
+    EFT_CUDA_OK(cudaDeviceSynchronize());
+    std::vector<uint8_t> got(padded.bytes);
+    EFT_CUDA_OK(cudaMemcpy(got.data(), padded.p, got.size(), cudaMemcpyDeviceToHost));
+    int64_t bad = 0;
+    for (int64_t t = 0; t < c.q_tokens; ++t) {
+      bad += std::memcmp(got.data() + t * stride * 2, o_on.data() + t * row * 2, size_t(row) * 2) != 0;
+      for (int64_t b = row * 2; b < stride * 2; ++b) bad += got[size_t(t * stride * 2 + b)] != 0xff;
+    }
+    EXPECT_EQ(bad, 0) << "padded-stride O: rows differing or spare columns written";
   }
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs CUDA attention checks and benchmarks on the lent GPU machine, in the repository root.
 #   tools/gpu/device_run.sh STEP...   STEP: info | build | test | branch-tests | sanitize | bench |
-#                                           bench-quick | peer | peer-quick | report | linear
+#                                           bench-quick | peer | peer-quick | report | linear | ncu |
+#                                           ncu-src (NCU_K, NCU_SHAPE)
 # Binaries come from .devbin/ (built elsewhere and carried, with the shared libraries they need)
 # unless `build` ran here first (then build-dev/). Logs and CSVs go to $OUT (default /tmp/eft_out).
 set -uo pipefail
@@ -63,6 +64,19 @@ fwd_kernelI13__nv_bfloat16Li128ELi64ELi4ELi1ELi2E --main-loop mma_sync --shape p
 Li128ELi64ELi1ELi4ELi1E --shape decode:16:4096:1
 SHAPES
       grep -E "Duration|Throughput|Registers|Achieved Occupancy|Theoretical Occupancy|Stall|Issued Warp|No Eligible|Block Limit|Executed Ipc|Pipe" "$OUT/ncu.txt" | head -80
+      ;;
+    ncu-src)
+      # Per-instruction stall samples of one kernel (SourceCounters, WarpStateStats) on one shape,
+      # exported as SASS lines with their counters: NCU_K (kernel-name regex), NCU_SHAPE (bench
+      # --shape); also the kernel's disassembly (for spills: STL / LDL). Files: $OUT/src_*.csv.
+      tag=$(echo "${NCU_SHAPE:?}" | tr ':' '_')
+      ncu --clock-control none --kernel-name-base mangled -k "regex:${NCU_K:?}" --launch-skip 2 -c 1 \
+        --section SourceCounters --section WarpStateStats --section LaunchStats -f -o "$OUT/src_$tag" \
+        $BIN/bench_attention_cuda --shape "$NCU_SHAPE" > "$OUT/src_$tag.log" 2>&1
+      tail -3 "$OUT/src_$tag.log"
+      ncu -i "$OUT/src_$tag.ncu-rep" --page source --csv --print-source sass > "$OUT/src_$tag.csv" 2>&1
+      ncu -i "$OUT/src_$tag.ncu-rep" --page details > "$OUT/src_$tag.txt" 2>&1
+      wc -l "$OUT/src_$tag.csv"; head -c 600 "$OUT/src_$tag.csv"; echo
       ;;
     bench) $BIN/bench_attention_cuda --csv "$OUT/ours.csv" 2>&1 | tee "$OUT/bench.log" | tail -5 ;;
     linear) $BIN/bench_linear_cuda --csv "$OUT/linear.csv" 2>&1 | tee "$OUT/linear.log" | tail -12 ;;

@@ -159,17 +159,28 @@ struct CtaWork {
   // The same work as item number `item` of a persistent CTA's list, numbered as the hardware
   // walks a grid (x fastest): the CTAs running at once then share the K/V of a few heads in L2
   // (numbering heads fastest measured 4-14 % slower: every CTA streamed a different head).
-  __device__ __forceinline__ bool init_item(const FwdParams& p, int BN, int item) {
+  // `prev` (optional): an item decoded before; its sequence's metadata is reused when the item is
+  // of the same sequence, instead of read from global memory again.
+  __device__ __forceinline__ bool init_item(const FwdParams& p, int BN, int item, const CtaWork* prev = nullptr) {
     const int3 c = item_xyz(item, p.q_tiles * p.kv_splits, p.kv_heads * p.head_chunks);
-    return init_at(p, BN, c.x, c.y, c.z);
+    return init_at(p, BN, c.x, c.y, c.z, prev);
   }
   // Work item (x, y, z) of the grid (q_tiles * kv_splits, kv_heads * head_chunks, n_seqs; see
   // grid_item): false when it has no rows (the grid is sized for the longest sequence).
-  __device__ __forceinline__ bool init_at(const FwdParams& p, int BN, int x, int y, int z) {
+  __device__ __forceinline__ bool init_at(const FwdParams& p, int BN, int x, int y, int z,
+                                          const CtaWork* prev = nullptr) {
     seq = z;
-    q0 = p.batch.q_start[seq];
-    q_len = p.batch.q_start[seq + 1] - q0;
-    kv_len = p.batch.kv_len[seq];
+    if (prev && prev->seq == seq) {
+      q0 = prev->q0;
+      q_len = prev->q_len;
+      kv_len = prev->kv_len;
+      pos0 = prev->pos0;
+    } else {
+      q0 = p.batch.q_start[seq];
+      q_len = p.batch.q_start[seq + 1] - q0;
+      kv_len = p.batch.kv_len[seq];
+      pos0 = p.batch.q_pos0 ? int64_t(p.batch.q_pos0[seq]) : int64_t(kv_len) - q_len;
+    }
     split = x % p.kv_splits;
     // Heaviest query tiles (latest positions, most keys under causal) come first.
     const int qtile = p.q_tiles - 1 - x / p.kv_splits;
@@ -180,7 +191,6 @@ struct CtaWork {
     const int hc = y % p.head_chunks;
     head0 = kvh * p.group + hc * p.heads_per_cta;
     nh = min(p.heads_per_cta, p.group - hc * p.heads_per_cta);
-    pos0 = p.batch.q_pos0 ? int64_t(p.batch.q_pos0[seq]) : int64_t(kv_len) - q_len;
     q_lo = pos0 + tok0;
     q_hi = pos0 + tok0 + n_tok - 1;
     int64_t k_lo = 0, k_hi = int64_t(kv_len) - 1;

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <cuda.h>
 #include <cuda_runtime.h>
 
 #include "attention/cuda/io_params.h"
@@ -35,6 +36,11 @@ struct FwdParams : AttnIoParams {
   int32_t persistent_ctas = 0; // persistent instantiations: CTAs launched, each looping over work items
   int32_t* item_counter = nullptr;  // warp-specialized loop: the tile scheduler's counter (zeroed per call)
   int32_t tail_x = 0;               // prefill: grid columns run last, across rows (scheduled_item)
+  // Warp-specialized prefill (D <= 128, O in the input type, one pass): O as a TMA tensor map
+  // (tma_map.h), through which each consumer warpgroup stores its 64 finished rows from shared
+  // memory when they are all rows of the sequence; o_tma = 0: every row from registers.
+  int32_t o_tma = 0;
+  CUtensorMap o_map{};
 };
 
 // The order in which a prefill runs its work items: the warp-specialized loop's tile scheduler

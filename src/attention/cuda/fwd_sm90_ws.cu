@@ -55,6 +55,7 @@ namespace {
 // the step; see docs/cuda_attention.md v8d).
 constexpr bool kPingPong = true;
 constexpr int kTurn = 1;  // named barriers kTurn, kTurn + 1 (0 is __syncthreads)
+constexpr int kStaged = 3;  // named barriers kStaged + w: warpgroup w's O rows are in shared memory
 // 128 * 56 + 256 * 224 <= 65536. The producer needs the extra registers since it decodes the work
 // items: with 40 / 232 it spilled more and ran 0.5-3 % behind 56 / 224 (H200, 2026-11-28, ab.sh on
 // prefill N=512..16k, D=128/256, and the 1k window); before the item handoff 40 / 232 was ahead.
@@ -105,6 +106,7 @@ __global__ void __launch_bounds__(384, 1) fwd_sm90_ws_kernel(const __grid_consta
       mbar_init(v_empty + 8 * s, 8);
       mbar_init(item_full + 8 * s, 1);
       mbar_init(item_empty + 8 * s, 12);
+      item_slot[s].seq = -1;  // no previous item to take sequence metadata from
     }
     mbar_init_fence();
   }
@@ -175,7 +177,12 @@ __global__ void __launch_bounds__(384, 1) fwd_sm90_ws_kernel(const __grid_consta
         CtaWork next_w;
         bool have = false;
         while (!have && next < n_items) {
-          have = next_w.init_item(p, BN, scheduled_item(next, x_count, yz, p.tail_x));
+          // The previous item (slot (k - 1) & 1, written by this thread) is mostly of the same
+          // sequence: its metadata saves this decode's global reads, which stalled all producer
+          // threads between one item's last tile and the next one's Q and K (ncu, H200
+          // 2026-11-29, window N = 16k W = 1k: 7 % of the consumers' warp samples waited on the
+          // item, that Q and that first K).
+          have = next_w.init_item(p, BN, scheduled_item(next, x_count, yz, p.tail_x), &item_slot[(k & 1) ^ 1]);
           next = gridDim.x + atomicAdd(p.item_counter, 1);
         }
         if (!have) next_w.seq = -1;
@@ -236,6 +243,24 @@ __global__ void __launch_bounds__(384, 1) fwd_sm90_ws_kernel(const __grid_consta
     fence_async_shared();
   };
 
+  // O through a TMA store (D <= 128: two Q buffers): a warpgroup whose 64 rows are all rows of the
+  // sequence writes them, normalised, into its half of the item's Q buffer (its own rows, whose
+  // last read is done), and one thread stores the box and goes on; the Q buffer is released when
+  // the copy has read it, after the next item's first tile (the producer needs it only for the
+  // item after that). Registers-to-global stores (store_rows) were ~10 % of the consumers' warp
+  // samples on the 1k window (ncu, H200 2026-11-29) and their issue held the warps up.
+  constexpr bool kTmaO = C::kQBufs == 2;
+  const bool elected = (cw & 3) == 0 && lane == 0;  // one thread per consumer warpgroup
+  int staged_q = -1;  // the Q buffer holding this warpgroup's O rows while a TMA store reads them
+  auto release_staged = [&]() {
+    if (staged_q >= 0) {
+      if (elected) {
+        bulk_wait_read_all();
+        mbar_arrive(q_empty + 8 * staged_q, 4);  // for the warpgroup's four warps
+      }
+      staged_q = -1;
+    }
+  };
   if (kPingPong && wg == 1) named_arrive(kTurn, 256);  // warpgroup 0 takes the first turn
   int t = 0, kq = 0;
   for (int k = 0;; ++k) {
@@ -254,6 +279,7 @@ __global__ void __launch_bounds__(384, 1) fwd_sm90_ws_kernel(const __grid_consta
     TileState st = TileState::full;
     int j = w.next_tile(p, w.kt_begin, BN, st);
     if (j >= w.kt_end) release(q_empty + 8 * qb);  // no tiles: Q is not read
+    const bool tma_o = kTmaO && p.o_tma && j < w.kt_end && w.n_tok >= (wg + 1) * 64;
     const int t_first = t;
     // One tile; WithPv is false for an item's first tile (no P V before it): a compile-time flag,
     // as in fwd_sm90.cu (a run-time branch between wgmmas serialises them).
@@ -276,7 +302,7 @@ __global__ void __launch_bounds__(384, 1) fwd_sm90_ws_kernel(const __grid_consta
       wgmma_wait<1>();  // S is ready: K_t (and, after the item's last tile, Q) is free
       reg_fence<NT * 4>(&s[0][0][0]);
       release(k_empty + 8 * (t & 1));
-      if (jn >= w.kt_end) release(q_empty + 8 * qb);
+      if (jn >= w.kt_end && !tma_o) release(q_empty + 8 * qb);
 
       const float sc = softcap_scores(s, p);
       if (st == TileState::partial) mask_partial(s, p, w, row0, j * BN + (lane & 3) * 2);
@@ -292,6 +318,7 @@ __global__ void __launch_bounds__(384, 1) fwd_sm90_ws_kernel(const __grid_consta
       ++t;
     };
     if (j < w.kt_end) step(std::false_type{});
+    release_staged();  // the previous item's O (its store was issued an item boundary ago)
     while (j < w.kt_end) step(std::true_type{});
     if (t > t_first) {  // the item's last tile's P V
       wait_v(t - 1);
@@ -302,8 +329,24 @@ __global__ void __launch_bounds__(384, 1) fwd_sm90_ws_kernel(const __grid_consta
       reg_fence<DT * 4>(&o[0][0][0]);
       release(v_empty + 8 * ((t - 1) & 1));
     }
-    store_rows(p, w, row0, o, row_m, row_l);
+    if (tma_o) {
+      stage_rows<T, D, BM>(p, w, row0, sQ + qb * C::kQBytes, o, row_m, row_l);
+      fence_async_shared();            // this thread's st.shared, before the async proxy reads them
+      named_sync(kStaged + wg, 128);  // all the warpgroup's rows are written
+      if (elected) {
+        const uint32_t box = sQ + qb * C::kQBytes + uint32_t(wg) * 64 * 128;
+#pragma unroll
+        for (int cb = 0; cb < D / 64; ++cb)
+          tma_store_3d(&p.o_map, box + uint32_t(cb) * BM * 128, cb * 64, w.head0, w.q0 + w.tok0 + wg * 64);
+        bulk_commit();
+      }
+      staged_q = qb;
+    } else {
+      store_rows(p, w, row0, o, row_m, row_l);
+    }
   }
+  release_staged();
+  if (kTmaO && elected) bulk_wait_all();  // the last stores are complete before the CTA exits
 #else
   (void)p;
 #endif

@@ -9,6 +9,7 @@
 
 #include "attention/cuda/fwd_params.h"
 #include "attention/cuda/launch_checks.h"
+#include "attention/cuda/tma_map.h"
 #include "eft/attention_cuda.h"
 #include "eft/cuda.h"
 #include "eft/error.h"
@@ -252,6 +253,10 @@ AttentionPlan plan_attention(const AttentionParams& p, const AttentionArgs& a, c
   }
   plan.ctas = int64_t(plan.q_tiles) * plan.kv_splits * p.kv_heads * plan.head_chunks * b.n_seqs;
   plan.persistent = cfg.persistent;
+  // O through TMA stores (fwd_sm90_ws.cu): one pass, O in the input type, and two Q buffers in the
+  // loop's shared memory (head_dim <= 128), one of which holds a finished item's O while it leaves.
+  plan.tma_store_o = opt.tma_store_o && plan.main_loop == MainLoop::wgmma_ws && plan.kv_splits == 1 &&
+                     a.o_dtype == a.q_dtype && p.head_dim <= 128;
   if (cfg.persistent) {
     // One wave: as many CTAs as fit at once (the occupancy the device reports), at most one per item.
     const int sms = detail::planning_sms(opt.sm_count);
@@ -337,6 +342,10 @@ void attention(const AttentionParams& p, const AttentionArgs& a, const Attention
     // The tile scheduler's counter: the last kCounterBytes of the workspace, zeroed on the stream
     // (a memset node when captured), so every call and every graph replay starts from item 0.
     f.item_counter = reinterpret_cast<int32_t*>(static_cast<char*>(ws.data) + plan.workspace_bytes - kCounterBytes);
+    if (plan.tma_store_o && a.o_dtype == plan.dtype)  // (the call's O may differ from the plan's args)
+      f.o_tma = detail::encode_o_rows_map(&f.o_map, f.o, plan.dtype, plan.q_tokens, p.q_heads, p.head_dim, f.o_stride)
+                    ? 1
+                    : 0;
     e = cudaMemsetAsync(f.item_counter, 0, sizeof(int32_t), stream);
     check(e == cudaSuccess, "CUDA attention: zeroing the tile counter failed: {}", cudaGetErrorString(e));
     e = detail::launch_fwd_sm90_ws(plan.config, f, stream);

@@ -115,23 +115,14 @@ __device__ __forceinline__ bool can_stage_output(const FwdParams& p) {
   return p.kv_splits == 1 && p.o_dtype == dt;
 }
 
-// Epilogue of one warp's 16 rows (row0 ..) through shared memory: the normalised rows go to
-// `sbuf`, a [D/64][BM][128 B] 128-byte-swizzled tile (the Q buffer, whose rows this warp alone
-// read and whose last read has completed), in the MMA's layout — four bytes per thread, the eight
-// rows of an instruction in distinct banks — and come back as whole 16-byte chunks, so that each
-// output row leaves as contiguous 16-byte stores (two rows per instruction at D = 128) instead of
-// store_rows' four bytes per thread to eight rows per instruction. Used by the plain wgmma grid
-// (fwd_sm90.cu: D = 64 prefill 0.1-3.6 % faster, H200 2026-11-28, ab.sh). In the warp-specialized
-// loop, staged in the item's Q buffer (released after the epilogue), it ran 0.5-4 % slower on
-// D = 128 prefill and left the 1k window unchanged, though knocking its stores out entirely made
-// the window 9 % faster: not used there. Padding rows are not stored. Needs can_stage_output(p).
+// Writes one warp's 16 finished rows (row0 ..), normalised and in T, into `sbuf`, a [D/64][BM][128 B]
+// 128-byte-swizzled tile (a Q buffer whose rows this warp alone read, after their last read), and
+// their LSE to global memory, in the MMA's layout: four bytes per thread, the eight rows of an
+// instruction in distinct banks. Padding rows are written too (never stored).
 template <typename T, int D, int BM>
-__device__ __forceinline__ void store_rows_staged(const FwdParams& p, const CtaWork& w, int row0, uint32_t sbuf,
-                                                  const float (&o)[1][D / 8][4], const float (&row_m)[1][2],
-                                                  const float (&row_l)[1][2]) {
-  constexpr int kChunks = D / 8;           // 16-byte chunks per row
-  constexpr int kRowsPerPass = 32 / kChunks;  // rows one warp-wide read covers
-  static_assert(32 % kChunks == 0 && 16 % kRowsPerPass == 0, "whole rows per pass");
+__device__ __forceinline__ void stage_rows(const FwdParams& p, const CtaWork& w, int row0, uint32_t sbuf,
+                                           const float (&o)[1][D / 8][4], const float (&row_m)[1][2],
+                                           const float (&row_l)[1][2]) {
   const int lane = threadIdx.x & 31;
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
@@ -147,6 +138,25 @@ __device__ __forceinline__ void store_rows_staged(const FwdParams& p, const CtaW
       st_shared_b32(at + uint32_t((dt >> 3) * BM * 128 + (((dt & 7) ^ (r & 7)) << 4)),
                     pack2<T>(o[0][dt][2 * h] * inv, o[0][dt][2 * h + 1] * inv));
   }
+}
+
+// Epilogue of one warp's 16 rows (row0 ..) through shared memory: the normalised rows go to
+// `sbuf` (stage_rows) and come back as whole 16-byte chunks, so that each
+// output row leaves as contiguous 16-byte stores (two rows per instruction at D = 128) instead of
+// store_rows' four bytes per thread to eight rows per instruction. Used by the plain wgmma grid
+// (fwd_sm90.cu: D = 64 prefill 0.1-3.6 % faster, H200 2026-11-28, ab.sh). In the warp-specialized
+// loop, staged in the item's Q buffer (released after the epilogue), it ran 0.5-4 % slower on
+// D = 128 prefill and left the 1k window unchanged, though knocking its stores out entirely made
+// the window 9 % faster: not used there. Padding rows are not stored. Needs can_stage_output(p).
+template <typename T, int D, int BM>
+__device__ __forceinline__ void store_rows_staged(const FwdParams& p, const CtaWork& w, int row0, uint32_t sbuf,
+                                                  const float (&o)[1][D / 8][4], const float (&row_m)[1][2],
+                                                  const float (&row_l)[1][2]) {
+  constexpr int kChunks = D / 8;           // 16-byte chunks per row
+  constexpr int kRowsPerPass = 32 / kChunks;  // rows one warp-wide read covers
+  static_assert(32 % kChunks == 0 && 16 % kRowsPerPass == 0, "whole rows per pass");
+  const int lane = threadIdx.x & 31;
+  stage_rows<T, D, BM>(p, w, row0, sbuf, o, row_m, row_l);
   __syncwarp();
 #pragma unroll
   for (int pass = 0; pass < 16 / kRowsPerPass; ++pass) {
@@ -160,6 +170,23 @@ __device__ __forceinline__ void store_rows_staged(const FwdParams& p, const CtaW
   __syncwarp();  // the buffer's reads are done before a later write (or its release) by this warp
 }
 
+// ---- TMA stores (bulk async-group copies, shared -> global) --------------------------------------
+// The box at tensor coordinates (c0, c1, c2) of `map` (a __grid_constant__ parameter) from shared
+// memory at `src`, in the map's swizzled box layout. The writing threads' fence_async_shared() and
+// a barrier must come before it (their st.shared are generic-proxy writes; the copy reads through
+// the async proxy).
+__device__ __forceinline__ void tma_store_3d(const CUtensorMap* map, uint32_t src, int c0, int c1, int c2) {
+  asm volatile("cp.async.bulk.tensor.3d.global.shared::cta.bulk_group [%0, {%2, %3, %4}], [%1];\n" ::"l"(
+                   reinterpret_cast<uint64_t>(map)),
+               "r"(src), "r"(c0), "r"(c1), "r"(c2)
+               : "memory");
+}
+__device__ __forceinline__ void bulk_commit() { asm volatile("cp.async.bulk.commit_group;\n" ::: "memory"); }
+// This thread's committed bulk stores have read their shared-memory source (it may be rewritten).
+__device__ __forceinline__ void bulk_wait_read_all() { asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory"); }
+// ... and have completed their global writes.
+__device__ __forceinline__ void bulk_wait_all() { asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory"); }
+
 // ---- mbarriers (shared-memory, CTA scope) ---------------------------------------------------------
 // A phase completes when `count` arrivals have been made; waiters poll the parity of the phase they
 // wait for (a barrier starts in phase 0, and a wait for parity 1 passes at once: the "previous"
@@ -171,6 +198,10 @@ __device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
 __device__ __forceinline__ void mbar_init_fence() { asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory"); }
 __device__ __forceinline__ void mbar_arrive(uint32_t bar) {
   asm volatile("mbarrier.arrive.release.cta.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+// `count` arrivals at once (one thread standing for several).
+__device__ __forceinline__ void mbar_arrive(uint32_t bar, uint32_t count) {
+  asm volatile("mbarrier.arrive.release.cta.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
 }
 __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
   uint32_t done = 0;
