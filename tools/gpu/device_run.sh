@@ -67,9 +67,8 @@ SHAPES
       ;;
     ncu-src)
       # Per-instruction stall samples of one kernel (SourceCounters, WarpStateStats) on one shape,
-      # exported as SASS lines with their counters (summarise with tools/gpu/ncu_src.py): NCU_K
-      # (kernel-name regex), NCU_SHAPE (bench
-      # --shape); also the kernel's disassembly (for spills: STL / LDL). Files: $OUT/src_*.csv.
+      # exported as SASS lines with their counters: NCU_K (kernel-name regex), NCU_SHAPE (bench
+      # --shape). Files: $OUT/src_*.csv (summarise with tools/gpu/ncu_src.py), .ncu-rep, .txt.
       tag=$(echo "${NCU_SHAPE:?}" | tr ':' '_')
       ncu --clock-control none --kernel-name-base mangled -k "regex:${NCU_K:?}" --launch-skip 2 -c 1 \
         --section SourceCounters --section WarpStateStats --section LaunchStats -f -o "$OUT/src_$tag" \
