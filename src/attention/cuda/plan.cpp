@@ -255,8 +255,9 @@ AttentionPlan plan_attention(const AttentionParams& p, const AttentionArgs& a, c
   plan.persistent = cfg.persistent;
   // O through TMA stores (fwd_sm90_ws.cu): one pass, O in the input type, and two Q buffers in the
   // loop's shared memory (head_dim <= 128), one of which holds a finished item's O while it leaves.
+  // The boxes are 64 tokens of one head: rows of one head per CTA (prefill).
   plan.tma_store_o = opt.tma_store_o && plan.main_loop == MainLoop::wgmma_ws && plan.kv_splits == 1 &&
-                     a.o_dtype == a.q_dtype && p.head_dim <= 128;
+                     plan.heads_per_cta == 1 && a.o_dtype == a.q_dtype && p.head_dim <= 128;
   if (cfg.persistent) {
     // One wave: as many CTAs as fit at once (the occupancy the device reports), at most one per item.
     const int sms = detail::planning_sms(opt.sm_count);
