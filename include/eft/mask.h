@@ -74,6 +74,14 @@ EFT_HD bool any_global_in(const Mask& m, int64_t lo, int64_t hi) {
   return k < m.n_global && m.global[k] <= hi;
 }
 EFT_HD int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+// Window part of a tile of queries [q_lo, q_hi] and keys [k_lo, k_hi]: some pair with
+// i - left <= j <= i + right exists iff the intervals overlap (touches); every pair (covers).
+EFT_HD bool window_touches(const Mask& m, int64_t q_lo, int64_t q_hi, int64_t k_lo, int64_t k_hi) {
+  return (m.left < 0 || k_hi >= q_lo - m.left) && (m.right < 0 || k_lo <= q_hi + m.right);
+}
+EFT_HD bool window_covers(const Mask& m, int64_t q_lo, int64_t q_hi, int64_t k_lo, int64_t k_hi) {
+  return (m.left < 0 || k_lo >= q_hi - m.left) && (m.right < 0 || k_hi <= q_lo + m.right);
+}
 }  // namespace mask_detail
 
 EFT_HD bool mask_allows(const Mask& m, int64_t i, int64_t j) {
@@ -97,32 +105,38 @@ EFT_HD bool mask_allows(const Mask& m, int64_t i, int64_t j) {
 
 enum class TileState : uint8_t { empty, partial, full };
 
+// Interval masks (none, causal, window): each query row allows one contiguous key range. The
+// masks decode of a model takes; GPU kernels have instantiations for them alone.
+EFT_HD bool interval_mask(MaskType t) {
+  return t == MaskType::none || t == MaskType::causal || t == MaskType::window;
+}
+
+// mask_tile for an interval mask (interval_mask(m.type)).
+EFT_HD TileState interval_mask_tile(const Mask& m, int64_t q_lo, int64_t q_hi, int64_t k_lo, int64_t k_hi) {
+  using namespace mask_detail;
+  if (m.type == MaskType::none) return TileState::full;
+  if (m.type == MaskType::causal) {
+    if (k_lo > q_hi) return TileState::empty;
+    return k_hi <= q_lo ? TileState::full : TileState::partial;
+  }
+  if (!window_touches(m, q_lo, q_hi, k_lo, k_hi)) return TileState::empty;
+  return window_covers(m, q_lo, q_hi, k_lo, k_hi) ? TileState::full : TileState::partial;
+}
+
 // Classifies the tile of queries at positions [q_lo, q_hi] and keys [k_lo, k_hi] (inclusive).
 // "empty" is exact (no allowed pair); "full" is exact (every pair allowed) where cheap, otherwise
 // the tile is reported "partial" and the per-element predicate decides.
 EFT_HD TileState mask_tile(const Mask& m, int64_t q_lo, int64_t q_hi, int64_t k_lo, int64_t k_hi) {
   using namespace mask_detail;
-  // Window part: some pair with i - left <= j <= i + right exists iff the intervals overlap.
-  auto window_touches = [&]() {
-    bool lo_ok = m.left < 0 || k_hi >= q_lo - m.left;
-    bool hi_ok = m.right < 0 || k_lo <= q_hi + m.right;
-    return lo_ok && hi_ok;
-  };
-  auto window_covers = [&]() {
-    bool lo_ok = m.left < 0 || k_lo >= q_hi - m.left;
-    bool hi_ok = m.right < 0 || k_hi <= q_lo + m.right;
-    return lo_ok && hi_ok;
-  };
+  if (interval_mask(m.type)) return interval_mask_tile(m, q_lo, q_hi, k_lo, k_hi);
+  auto window_touches = [&]() { return mask_detail::window_touches(m, q_lo, q_hi, k_lo, k_hi); };
+  auto window_covers = [&]() { return mask_detail::window_covers(m, q_lo, q_hi, k_lo, k_hi); };
   auto causal_cut = [&]() { return m.causal && k_lo > q_hi; };
   auto causal_partial = [&]() { return m.causal && k_hi > q_lo; };
   switch (m.type) {
-    case MaskType::none: return TileState::full;
+    case MaskType::none:
     case MaskType::causal:
-      if (k_lo > q_hi) return TileState::empty;
-      return k_hi <= q_lo ? TileState::full : TileState::partial;
-    case MaskType::window:
-      if (!window_touches()) return TileState::empty;
-      return window_covers() ? TileState::full : TileState::partial;
+    case MaskType::window: break;  // interval_mask_tile
     case MaskType::strided: {
       if (causal_cut()) return TileState::empty;
       // Differences d = i - j range over [q_lo - k_hi, q_hi - k_lo]; a multiple of stride in it?

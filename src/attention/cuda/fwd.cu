@@ -94,7 +94,8 @@ struct Tile {
   static __device__ __forceinline__ int swz(int r, int ch) { return r * D + ((ch ^ (r & 7)) << 3); }
 };
 
-template <typename T, int D, int BN, int WM, int WN, int MT, int Stages>
+// AnyMask = false: compiled for the interval masks only (KernelEntry::interval_fn).
+template <typename T, int D, int BN, int WM, int WN, int MT, int Stages, bool AnyMask = true>
 __global__ void __launch_bounds__(WM * WN * 32) fwd_kernel(const __grid_constant__ FwdParams p) {
   using C = Tile<T, D, BN, WM, WN, MT, Stages>;
   using M = Mma<T>;
@@ -184,9 +185,9 @@ __global__ void __launch_bounds__(WM * WN * 32) fwd_kernel(const __grid_constant
   // that "all but the kStages - 1 latest groups" always means "Q and seq[0]".
   constexpr int S = C::kStages;
   int seq[S];
-  seq[0] = w.next_tile(p, w.kt_begin, BN);
+  seq[0] = w.template next_tile<AnyMask>(p, w.kt_begin, BN);
 #pragma unroll
-  for (int s = 1; s < S; ++s) seq[s] = w.next_tile(p, seq[s - 1] + 1, BN);
+  for (int s = 1; s < S; ++s) seq[s] = w.template next_tile<AnyMask>(p, seq[s - 1] + 1, BN);
 #pragma unroll
   for (int s = 0; s < S - 1; ++s) {
     if (seq[s] < w.kt_end) load_kv(seq[s], s);
@@ -233,8 +234,8 @@ __global__ void __launch_bounds__(WM * WN * 32) fwd_kernel(const __grid_constant
     }
 
     const float sc = softcap_scores(s, p);
-    if (w.tile_state(p, j, BN) == TileState::partial)
-      mask_partial(s, p, w, row0, j * BN + warp_n * KPW + (lane & 3) * 2);
+    if (w.template tile_state<AnyMask>(p, j, BN) == TileState::partial)
+      mask_partial<MT, NT, AnyMask>(s, p, w, row0, j * BN + warp_n * KPW + (lane & 3) * 2);
     float alpha[MT][2];
     online_softmax(s, row_m, row_l, alpha, sc);
     rescale_rows(o_acc, alpha);
@@ -265,7 +266,7 @@ __global__ void __launch_bounds__(WM * WN * 32) fwd_kernel(const __grid_constant
     __syncthreads();  // all warps are done with `buf` before a later iteration refills it
 #pragma unroll
     for (int s = 0; s + 1 < S; ++s) seq[s] = seq[s + 1];
-    seq[S - 1] = w.next_tile(p, seq[S - 2] + 1, BN);
+    seq[S - 1] = w.template next_tile<AnyMask>(p, seq[S - 2] + 1, BN);
     if (++buf == S) buf = 0;
   }
   cp_async_wait<0>();
@@ -431,11 +432,14 @@ __global__ void __launch_bounds__(kMergeWarps * 32) merge_kernel(const __grid_co
 }
 
 // ---- the table of instantiations: every compiled combination is listed here ---------------------
+// Decode instantiations (WN > 1) come with an interval-mask copy as well (KernelEntry::interval_fn).
 template <typename T, int D, int BN, int WM, int WN, int MT, int Stages = 2>
 constexpr KernelEntry entry(DType dt) {
   using C = Tile<T, D, BN, WM, WN, MT, Stages>;
+  FwdKernel interval = nullptr;
+  if constexpr (WN > 1) interval = &fwd_kernel<T, D, BN, WM, WN, MT, Stages, false>;
   return KernelEntry{FwdConfig{D, dt, C::kBM, BN, C::kWarps, WN > 1, C::kThreads, C::kSmem, false, Stages, C::kTableCap},
-                     &fwd_kernel<T, D, BN, WM, WN, MT, Stages>};
+                     &fwd_kernel<T, D, BN, WM, WN, MT, Stages>, interval};
 }
 
 using bf = __nv_bfloat16;

@@ -204,23 +204,28 @@ struct CtaWork {
     }
     return true;
   }
+  // AnyMask = false: an instantiation for the interval masks only (none / causal / window; the
+  // launch picks it for those, kernel_table.h), without the other masks' code.
+  template <bool AnyMask = true>
   __device__ __forceinline__ TileState tile_state(const FwdParams& p, int j, int BN) const {
     const int64_t lo = int64_t(j) * BN, hi = min(lo + BN, int64_t(kv_len)) - 1;
-    TileState s = mask_tile(p.mask, q_lo, q_hi, lo, hi);
+    TileState s = AnyMask ? mask_tile(p.mask, q_lo, q_hi, lo, hi) : interval_mask_tile(p.mask, q_lo, q_hi, lo, hi);
     if (s == TileState::full && lo + BN > kv_len) s = TileState::partial;  // ragged end
     return s;
   }
   // First tile >= j that the mask does not empty entirely (kt_end when none), and its state.
+  template <bool AnyMask = true>
   __device__ __forceinline__ int next_tile(const FwdParams& p, int j, int BN, TileState& st) const {
     for (; j < kt_end; ++j) {
-      st = tile_state(p, j, BN);
+      st = tile_state<AnyMask>(p, j, BN);
       if (st != TileState::empty) break;
     }
     return j;
   }
+  template <bool AnyMask = true>
   __device__ __forceinline__ int next_tile(const FwdParams& p, int j, int BN) const {
     TileState st;
-    return next_tile(p, j, BN, st);
+    return next_tile<AnyMask>(p, j, BN, st);
   }
   // Where row r of the set goes: Q/O row and head, or false if r is padding.
   __device__ __forceinline__ bool row_dest(const FwdParams& p, int r, int64_t& tok, int& head) const {
@@ -265,12 +270,12 @@ __device__ __forceinline__ float softcap_scores(float (&s)[MT][NT][4], const Fwd
 
 // Sets the masked scores of a partial tile to -inf. row0: this warp's first row of the set;
 // key_base: key of this thread's element (nt = 0, e = 0).
-template <int MT, int NT>
+template <int MT, int NT, bool AnyMask = true>
 __device__ __forceinline__ void mask_partial(float (&s)[MT][NT][4], const FwdParams& p, const CtaWork& w, int row0,
                                              int key_base) {
   constexpr int KPW = NT * 8;
   const int lane = threadIdx.x & 31;
-  if (p.mask.type == MaskType::none || p.mask.type == MaskType::causal || p.mask.type == MaskType::window) {
+  if (!AnyMask || interval_mask(p.mask.type)) {
     // Cheap predicates (ragged end, causal, window): each row allows one contiguous key interval,
     // so compute it once per row relative to this thread's first key and test each element with
     // two int32 compares against compile-time offsets nt * 8 + e.
@@ -299,6 +304,7 @@ __device__ __forceinline__ void mask_partial(float (&s)[MT][NT][4], const FwdPar
       }
     return;
   }
+  if constexpr (!AnyMask) return;
   // Other masks: evaluate the predicate once per element in a rolled loop (one copy of
   // mask_allows in the code, not MT*NT*4 inlined ones), collecting one bit per element, then
   // apply the bits with compile-time register indices.

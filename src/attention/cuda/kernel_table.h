@@ -17,6 +17,11 @@ using FwdKernel = void (*)(FwdParams);
 struct KernelEntry {
   FwdConfig cfg;
   FwdKernel fn;
+  // Optional: the same kernel compiled for the interval masks only (none / causal / window), run
+  // for those. Without the other masks' code the decode kernel is half the size (7240 -> 3888
+  // SASS instructions), and a short grid spends less of its time fetching it (batch 1 x 4k decode
+  // 6.5 % faster, H200 2026-11-29). Same shared memory; occupancy is asked of `fn`.
+  FwdKernel interval_fn = nullptr;
 };
 
 template <size_t N>
@@ -50,7 +55,8 @@ class KernelTable {
     if (!valid(config)) return cudaErrorInvalidValue;
     if (cudaError_t e = prepare(config); e != cudaSuccess) return e;
     const KernelEntry& e = entries_[config];
-    e.fn<<<grid, e.cfg.threads, e.cfg.smem_bytes, stream>>>(p);
+    const FwdKernel fn = e.interval_fn && interval_mask(p.mask.type) ? e.interval_fn : e.fn;
+    fn<<<grid, e.cfg.threads, e.cfg.smem_bytes, stream>>>(p);
     return cudaGetLastError();
   }
 
@@ -61,8 +67,11 @@ class KernelTable {
   // operation, so it never lands inside a captured graph).
   cudaError_t prepare(int config) {
     std::call_once(once_[config], [this, config] {
-      status_[config] = cudaFuncSetAttribute(entries_[config].fn, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                             int(entries_[config].cfg.smem_bytes));
+      const KernelEntry& e = entries_[config];
+      status_[config] = cudaFuncSetAttribute(e.fn, cudaFuncAttributeMaxDynamicSharedMemorySize, int(e.cfg.smem_bytes));
+      if (status_[config] == cudaSuccess && e.interval_fn)
+        status_[config] =
+            cudaFuncSetAttribute(e.interval_fn, cudaFuncAttributeMaxDynamicSharedMemorySize, int(e.cfg.smem_bytes));
     });
     return status_[config];
   }
