@@ -178,7 +178,7 @@ void block_step(const Plan& pl, Scratch& sc, float* q, float* o, float* m, float
     if (cap > 0.f)
       for (int64_t c = c_lo; c < c_hi; ++c) sr[c] = cap * std::tanh(sr[c] / cap);
   }
-  if (exact && tile::mask_is_interval(p.mask)) {
+  if (exact && interval_mask(p.mask.type)) {
     // Interval masks: each row keeps the columns of its [lo, hi] only; no per-key predicate.
     for (int64_t r = 0; r < Mb; ++r) {
       int64_t lo, hi;
@@ -216,7 +216,7 @@ void tile_step(const Plan& pl, Scratch& sc, int64_t row0, int64_t nq, int64_t i_
   float* m = sc.m + row0;
   float* l = sc.l + row0;
   // flash computes whole tiles, as FA2 does; only sparse cuts partial tiles further.
-  if (st == TileState::full || !pl.skip_empty || !tile::mask_is_interval(pl.p->mask)) {
+  if (st == TileState::full || !pl.skip_empty || !interval_mask(pl.p->mask.type)) {
     block_step(pl, sc, q, o, m, l, M, i_lo, 0, 0, nc, k0, st == TileState::partial);
     return;
   }
@@ -280,7 +280,7 @@ void run_item(const Plan& pl, Scratch& sc, const Item& it) {
   // [lo(i_first), hi(i_last)] only, so the tile loop starts and ends there instead of asking
   // mask_tile about every tile of a long history (~3% of a w = 256 window at N = 8192).
   int64_t k_begin = 0, k_end = kv_len;
-  if (pl.skip_empty && tile::mask_is_interval(p.mask)) {
+  if (pl.skip_empty && interval_mask(p.mask.type)) {
     int64_t lo, hi, unused;
     tile::mask_interval(p.mask, i_first, lo, unused);
     tile::mask_interval(p.mask, i_last, unused, hi);

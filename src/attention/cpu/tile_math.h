@@ -202,11 +202,8 @@ inline bool mask_is_causal_like(const Mask& m) {
   return m.type == MaskType::causal || (m.type == MaskType::window && m.right == 0) || m.causal;
 }
 
-// Masks whose allowed keys for a query are one interval [lo, hi] (none, causal, window): their
+// Interval masks (eft::interval_mask: none, causal, window) allow one key range per query: their
 // partial tiles can be cut to the columns each block of rows can see.
-inline bool mask_is_interval(const Mask& m) {
-  return m.type == MaskType::none || m.type == MaskType::causal || m.type == MaskType::window;
-}
 // The interval of keys query position i may see under an interval mask (unbounded ends clamp to
 // the int64 range, callers clamp to the tile).
 inline void mask_interval(const Mask& m, int64_t i, int64_t& lo, int64_t& hi) {
