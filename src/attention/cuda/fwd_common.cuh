@@ -304,29 +304,30 @@ __device__ __forceinline__ void mask_partial(float (&s)[MT][NT][4], const FwdPar
       }
     return;
   }
-  if constexpr (!AnyMask) return;
-  // Other masks: evaluate the predicate once per element in a rolled loop (one copy of
-  // mask_allows in the code, not MT*NT*4 inlined ones), collecting one bit per element, then
-  // apply the bits with compile-time register indices.
-  static_assert(MT * 4 * NT <= 64, "allowed-bits word holds this thread's elements of a tile");
-  uint64_t allowed = 0;
+  if constexpr (AnyMask) {
+    // Other masks: evaluate the predicate once per element in a rolled loop (one copy of
+    // mask_allows in the code, not MT*NT*4 inlined ones), collecting one bit per element, then
+    // apply the bits with compile-time register indices.
+    static_assert(MT * 4 * NT <= 64, "allowed-bits word holds this thread's elements of a tile");
+    uint64_t allowed = 0;
 #pragma unroll 1
-  for (int i = 0; i < MT * 4 * NT; ++i) {
-    const int mt = i / (4 * NT), h = (i / (2 * NT)) & 1, b = i % (2 * NT);  // b = nt * 2 + e
-    const int r = row0 + mt * 16 + (lane >> 2) + 8 * h;
-    const int64_t pos = min(w.q_lo + r / p.heads_per_cta, w.q_hi);
-    const int key = key_base + (b >> 1) * 8 + (b & 1);
-    if (key < w.kv_len && mask_allows(p.mask, pos, key)) allowed |= uint64_t(1) << i;
+    for (int i = 0; i < MT * 4 * NT; ++i) {
+      const int mt = i / (4 * NT), h = (i / (2 * NT)) & 1, b = i % (2 * NT);  // b = nt * 2 + e
+      const int r = row0 + mt * 16 + (lane >> 2) + 8 * h;
+      const int64_t pos = min(w.q_lo + r / p.heads_per_cta, w.q_hi);
+      const int key = key_base + (b >> 1) * 8 + (b & 1);
+      if (key < w.kv_len && mask_allows(p.mask, pos, key)) allowed |= uint64_t(1) << i;
+    }
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int h = 0; h < 2; ++h)
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+          for (int e = 0; e < 2; ++e)
+            if (!((allowed >> (mt * 4 * NT + h * 2 * NT + nt * 2 + e)) & 1)) s[mt][nt][2 * h + e] = -INFINITY;
   }
-#pragma unroll
-  for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-    for (int h = 0; h < 2; ++h)
-#pragma unroll
-      for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-        for (int e = 0; e < 2; ++e)
-          if (!((allowed >> (mt * 4 * NT + h * 2 * NT + nt * 2 + e)) & 1)) s[mt][nt][2 * h + e] = -INFINITY;
 }
 
 // Reduces v[0..N) (N a power of two) pairwise, log2(N) levels deep; v is clobbered.

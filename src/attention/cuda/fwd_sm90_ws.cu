@@ -279,7 +279,7 @@ __global__ void __launch_bounds__(384, 1) fwd_sm90_ws_kernel(const __grid_consta
     TileState st = TileState::full;
     int j = w.next_tile(p, w.kt_begin, BN, st);
     if (j >= w.kt_end) release(q_empty + 8 * qb);  // no tiles: Q is not read
-    const bool tma_o = kTmaO && p.o_tma && p.heads_per_cta == 1 && j < w.kt_end && w.n_tok >= (wg + 1) * 64;
+    const bool tma_o = kTmaO && p.o_tma && j < w.kt_end && w.n_tok >= (wg + 1) * 64;  // o_tma: plan.tma_store_o
     const int t_first = t;
     // One tile; WithPv is false for an item's first tile (no P V before it): a compile-time flag,
     // as in fwd_sm90.cu (a run-time branch between wgmmas serialises them).
