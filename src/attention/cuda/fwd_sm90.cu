@@ -60,7 +60,8 @@ struct Sm90Tile {
 // One CTA per work item (query tile, head, sequence). The warp-specialized loop (fwd_sm90_ws.cu)
 // is the persistent form that runs on into the next item; a persistent form of this loop (v6e in
 // docs/cuda_attention.md) measured slower than this plain grid and was removed.
-template <typename T, int D, int BN, int NWG, int MinCtas>
+// AnyMask = false: compiled for the interval masks only (KernelEntry::interval_fn).
+template <typename T, int D, int BN, int NWG, int MinCtas, bool AnyMask = true>
 __global__ void __launch_bounds__(NWG * 128, MinCtas) fwd_sm90_kernel(const __grid_constant__ FwdParams p) {
 #ifdef EFT_WGMMA_BODY
   using C = Sm90Tile<T, D, BN, NWG, MinCtas>;
@@ -146,7 +147,7 @@ __global__ void __launch_bounds__(NWG * 128, MinCtas) fwd_sm90_kernel(const __gr
   const uint64_t k_desc0 = sw128_desc(sK, 16, 1024);
   load_q(w);
   TileState st = TileState::full;  // of tile j
-  int j = w.next_tile(p, w.kt_begin, BN, st);
+  int j = w.template next_tile<AnyMask>(p, w.kt_begin, BN, st);
   if (j < w.kt_end) load_kv(w, kv_rows, j, 0);
   cp_async_commit();
   int i = 0;  // position of tile j in this CTA's stream of tiles
@@ -159,7 +160,7 @@ __global__ void __launch_bounds__(NWG * 128, MinCtas) fwd_sm90_kernel(const __gr
     fence_async_shared();
     __syncthreads();     // ... everyone's, and everyone is done with iteration i - 1
     TileState st_next = TileState::full;
-    const int jn = w.next_tile(p, j + 1, BN, st_next);
+    const int jn = w.template next_tile<AnyMask>(p, j + 1, BN, st_next);
     if (jn < w.kt_end) load_kv(w, kv_rows, jn, i + 1);
     cp_async_commit();
 
@@ -173,7 +174,7 @@ __global__ void __launch_bounds__(NWG * 128, MinCtas) fwd_sm90_kernel(const __gr
     reg_fence<NT * 4>(&s[0][0][0]);
 
     const float sc = softcap_scores(s, p);
-    if (st == TileState::partial) mask_partial(s, p, w, row0, j * BN + (lane & 3) * 2);
+    if (st == TileState::partial) mask_partial<1, NT, AnyMask>(s, p, w, row0, j * BN + (lane & 3) * 2);
     float alpha[1][2];
     online_softmax(s, row_m, row_l, alpha, sc);
     wgmma_wait<0>();  // O and the registers of P_{i-1} are free again
@@ -274,7 +275,7 @@ template <typename T, int D, int BN, int NWG, int MinCtas>
 constexpr KernelEntry entry(DType dt) {
   using C = Sm90Tile<T, D, BN, NWG, MinCtas>;
   return KernelEntry{FwdConfig{D, dt, C::kBM, BN, C::kWarps, false, C::kThreads, C::kSmem, false},
-                     &fwd_sm90_kernel<T, D, BN, NWG, MinCtas>};
+                     &fwd_sm90_kernel<T, D, BN, NWG, MinCtas>, &fwd_sm90_kernel<T, D, BN, NWG, MinCtas, false>};
 }
 
 using bf = __nv_bfloat16;

@@ -78,7 +78,10 @@ struct WsTile {
   static_assert(D % 64 == 0, "whole 128-byte swizzle column blocks");
 };
 
-template <typename T, int D, int BN>
+// AnyMask = false: compiled for the interval masks only (KernelEntry::interval_fn; none / causal /
+// window): 13304 SASS instructions at D = 128 with every mask's code, and 21 % of the epilogue's
+// stalls on the 1k window were instruction fetch (ncu, H200 2026-11-29).
+template <typename T, int D, int BN, bool AnyMask = true>
 __global__ void __launch_bounds__(384, 1) fwd_sm90_ws_kernel(const __grid_constant__ FwdParams p) {
 #ifdef EFT_WGMMA_BODY
   using C = WsTile<T, D, BN>;
@@ -206,7 +209,8 @@ __global__ void __launch_bounds__(384, 1) fwd_sm90_ws_kernel(const __grid_consta
         }
       }
       cp_async_arrive(q_full + 8 * qb);
-      for (int j = w.next_tile(p, w.kt_begin, BN); j < w.kt_end; j = w.next_tile(p, j + 1, BN), ++t) {
+      for (int j = w.template next_tile<AnyMask>(p, w.kt_begin, BN); j < w.kt_end;
+           j = w.template next_tile<AnyMask>(p, j + 1, BN), ++t) {
         const int s = t & 1, n = t >> 1;
         mbar_wait(k_empty + 8 * s, (n & 1) ^ 1);
         load_tile(gk, sK + s * C::kTileBytes, w, kv, j);
@@ -277,7 +281,7 @@ __global__ void __launch_bounds__(384, 1) fwd_sm90_ws_kernel(const __grid_consta
     const uint64_t dq = q_desc0 + qb * (C::kQBytes >> 4);
 
     TileState st = TileState::full;
-    int j = w.next_tile(p, w.kt_begin, BN, st);
+    int j = w.template next_tile<AnyMask>(p, w.kt_begin, BN, st);
     if (j >= w.kt_end) release(q_empty + 8 * qb);  // no tiles: Q is not read
     const bool tma_o = kTmaO && p.o_tma && j < w.kt_end && w.n_tok >= (wg + 1) * 64;  // o_tma: plan.tma_store_o
     const int t_first = t;
@@ -287,7 +291,7 @@ __global__ void __launch_bounds__(384, 1) fwd_sm90_ws_kernel(const __grid_consta
       mbar_wait(k_full + 8 * (t & 1), (t >> 1) & 1);
       fence_async_shared();
       TileState st_next = TileState::full;
-      const int jn = w.next_tile(p, j + 1, BN, st_next);
+      const int jn = w.template next_tile<AnyMask>(p, j + 1, BN, st_next);
       const uint64_t dk = k_desc0 + (t & 1) * (C::kTileBytes >> 4);
       // V_{t-1} before the first wgmma: a wait loop between the two batches of wgmmas is a
       // divergent path in which ptxas serializes them (warning C7520).
@@ -305,7 +309,7 @@ __global__ void __launch_bounds__(384, 1) fwd_sm90_ws_kernel(const __grid_consta
       if (jn >= w.kt_end && !tma_o) release(q_empty + 8 * qb);
 
       const float sc = softcap_scores(s, p);
-      if (st == TileState::partial) mask_partial(s, p, w, row0, j * BN + (lane & 3) * 2);
+      if (st == TileState::partial) mask_partial<1, NT, AnyMask>(s, p, w, row0, j * BN + (lane & 3) * 2);
       float alpha[1][2];
       online_softmax(s, row_m, row_l, alpha, sc);
       wgmma_wait<0>();  // P_{t-1} V_{t-1} is done: O and pa are free, and so is V_{t-1}
@@ -356,7 +360,7 @@ template <typename T, int D, int BN>
 constexpr KernelEntry entry(DType dt) {
   using C = WsTile<T, D, BN>;
   return KernelEntry{FwdConfig{D, dt, C::kBM, BN, C::kThreads / 32, false, C::kThreads, C::kSmem, true},
-                     &fwd_sm90_ws_kernel<T, D, BN>};
+                     &fwd_sm90_ws_kernel<T, D, BN>, &fwd_sm90_ws_kernel<T, D, BN, false>};
 }
 
 using bf = __nv_bfloat16;
