@@ -206,21 +206,20 @@ TEST(CudaWgmmaWs, SmallForSanitizer) {
   s.paged = true;
   s.block_size = 32;
   check_case_once(s, {.main_loop = MainLoop::wgmma_ws}, {}, AttnKernel::prefill);
-  // A window: the second warpgroup's half tile at the band's start (the causal case above has
-  // the first warpgroup's diagonal halves).
+  // A window: the band's first tile is masked for most of the second warpgroup's rows.
   s.q_lens = {300, 5};
   s.kv_lens = {300, 260};
   s.mask = mask_window(100, 0);
   check_case_once(s, {.main_loop = MainLoop::wgmma_ws}, {}, AttnKernel::prefill);
 }
 
-// Half tiles at the band's edges: with causal and window masks each consumer warpgroup computes
-// only the half of an edge tile its 64 rows need (the diagonal for the first, a window's first
-// tile for the second; fwd_sm90_ws.cu, half_of). Windows whose left edge falls on, just before
-// and just after a 64-key boundary, a band narrower than a warpgroup's rows (whole tiles dead for
-// one warpgroup), a look-ahead window, ragged lengths and queries after a cached prefix, at both
-// head_dims the loop runs with 128-key tiles.
-TEST(CudaWgmmaWs, HalfTilesAtBandEdges) {
+// Band edges of causal and window masks in the warp-specialized loop, where each consumer
+// warpgroup's 64 rows see different parts of the first and last key tiles: windows whose left
+// edge falls on, just before and just after a 64-key boundary, a band narrower than a warpgroup's
+// rows (whole tiles masked for one warpgroup), a look-ahead window, ragged lengths and queries after
+// a cached prefix, at both head_dims the loop runs with 128-key tiles. (Written for per-warpgroup
+// half tiles, branch ws-half-tiles: correct, but slower, not merged.)
+TEST(CudaWgmmaWs, BandEdgesPerWarpgroup) {
   if (!hopper_loops_usable()) GTEST_SKIP() << "no sm_90a build / compute capability 9.0 device";
   const AttentionPlanOptions ws{.main_loop = MainLoop::wgmma_ws};
   const Mask masks[] = {mask_window(1023, 0), mask_window(191, 0), mask_window(64, 0), mask_window(63, 0),

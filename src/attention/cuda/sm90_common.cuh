@@ -144,10 +144,10 @@ __device__ __forceinline__ void stage_rows(const FwdParams& p, const CtaWork& w,
 // `sbuf` (stage_rows) and come back as whole 16-byte chunks, so that each
 // output row leaves as contiguous 16-byte stores (two rows per instruction at D = 128) instead of
 // store_rows' four bytes per thread to eight rows per instruction. Used by the plain wgmma grid
-// (fwd_sm90.cu: D = 64 prefill 0.1-3.6 % faster, H200 2026-11-28, ab.sh). In the warp-specialized
-// loop, staged in the item's Q buffer (released after the epilogue), it ran 0.5-4 % slower on
-// D = 128 prefill and left the 1k window unchanged, though knocking its stores out entirely made
-// the window 9 % faster: not used there. Padding rows are not stored. Needs can_stage_output(p).
+// (fwd_sm90.cu: D = 64 prefill 0.1-3.6 % faster, H200 2026-11-28, ab.sh). The warp-specialized
+// loop stages with stage_rows too but lets a TMA store read the rows back (its consumers' own
+// read-back and stores here ran 0.5-4 % slower there). Padding rows are not stored. Needs
+// can_stage_output(p).
 template <typename T, int D, int BM>
 __device__ __forceinline__ void store_rows_staged(const FwdParams& p, const CtaWork& w, int row0, uint32_t sbuf,
                                                   const float (&o)[1][D / 8][4], const float (&row_m)[1][2],
