@@ -218,7 +218,7 @@ ShapeRun run_shape(const BenchShape& s, const eft::cuda::AttentionPlanOptions& p
 // --shape SPEC: one shape, for profilers and sweeps; prints its time (and rate).
 //   prefill:D:N:B:causal[:block_n]     16-bit Q/K/V, H = 2048 / D heads, the default plan
 //   decode:B:L:paged[:kv_splits[:D]]  GQA 32/8, D = 128 unless given, one query token (kv_splits 0: planned)
-//   window:N:W                        sliding window (keys i-W+1 .. i), 16 heads, D = 128
+//   window:N:W[:block_n]              sliding window (keys i-W+1 .. i), 16 heads, D = 128
 int run_one(const char* spec) {
   int v[5] = {0, 0, 0, 0, 0};
   char kind[16] = {0};
@@ -246,11 +246,13 @@ int run_one(const char* spec) {
   }
   if (!std::strcmp(kind, "window") && n >= 3) {
     BenchShape s{1, v[0], v[0], 16, 16, 128, eft::mask_window(v[1] - 1, 0)};
-    std::printf("shape %s: %.4f ms\n", spec, run_shape(s, g_prefill).ms);
+    eft::cuda::AttentionPlanOptions opt = g_prefill;
+    if (n >= 4) opt.block_n = v[2];
+    std::printf("shape %s: %.4f ms\n", spec, run_shape(s, opt).ms);
     return 0;
   }
   std::fprintf(stderr,
-               "--shape: expected prefill:D:N:B:causal[:block_n], decode:B:L:paged[:kv_splits[:D]] or window:N:W, got '%s'\n",
+               "--shape: expected prefill:D:N:B:causal[:block_n], decode:B:L:paged[:kv_splits[:D]] or window:N:W[:block_n], got '%s'\n",
                spec);
   return 2;
 }
