@@ -211,6 +211,23 @@ TEST(CudaWgmmaWs, SmallForSanitizer) {
   s.kv_lens = {300, 260};
   s.mask = mask_window(100, 0);
   check_case_once(s, {.main_loop = MainLoop::wgmma_ws}, {}, AttnKernel::prefill);
+  // The kernel compiled for every mask (block-sparse, with empty rows of blocks; the interval
+  // masks above run the interval-only one), no mask, and D = 128 (128-key tiles, O by TMA).
+  const int block = 32, nb = 320 / block;
+  std::vector<uint8_t> layout(size_t(nb * nb));
+  std::mt19937 rng{uint32_t(fresh_seed())};
+  for (auto& x : layout) x = uint8_t(rng() % 3 == 0);
+  s.layout = layout;
+  s.mask = mask_block_sparse(nullptr, block, nb, nb, false);
+  check_case_once(s, {.main_loop = MainLoop::wgmma_ws}, {}, AttnKernel::prefill);
+  s.layout.clear();
+  s.mask = mask_none();
+  check_case_once(s, {.main_loop = MainLoop::wgmma_ws}, {}, AttnKernel::prefill);
+  AttnCaseSpec s128 = base_spec(128, DType::bf16, 4, 2);
+  s128.q_lens = {200, 64};
+  s128.kv_lens = {200, 100};
+  s128.mask = mask_causal();
+  check_case_once(s128, {.main_loop = MainLoop::wgmma_ws}, {}, AttnKernel::prefill);
 }
 
 // Band edges of causal and window masks in the warp-specialized loop, where each consumer
