@@ -347,7 +347,12 @@ __device__ __forceinline__ float tree_reduce(float* v, Op op) {
 // per-thread partial sum l, turns s into P, and returns in alpha the factor the output
 // accumulators must be rescaled by (rescale_rows) — separate, so that a main loop can apply it
 // after an MMA still accumulating into them has finished.
-template <int MT, int NT>
+// Lazy (the warp-specialized loop): a row keeps its running max while the tile's max exceeds it by
+// at most kLazyRescale (base 2), so alpha is exactly 1 and rescale_rows<..., true> skips the row;
+// P then reaches at most 2^kLazyRescale = 256 (exact in 16 bits' exponent range; l and O in f32).
+// The idea is FlashAttention-4's conditional rescaling.
+constexpr float kLazyRescale = 8.f;
+template <int MT, int NT, bool Lazy = false>
 __device__ __forceinline__ void online_softmax(float (&s)[MT][NT][4], float (&row_m)[MT][2], float (&row_l)[MT][2],
                                                float (&alpha)[MT][2], float sc) {
   static_assert((NT & (NT - 1)) == 0, "tree reductions over a power-of-two count of n8 tiles");
@@ -363,7 +368,9 @@ __device__ __forceinline__ void online_softmax(float (&s)[MT][NT][4], float (&ro
       float mx = tree_reduce<NT>(part, [](float a, float b) { return fmaxf(a, b); });
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-      const float m_new = fmaxf(row_m[mt][h], mx * sc);
+      const float m_max = fmaxf(row_m[mt][h], mx * sc);
+      // (row_m = -inf: the difference is inf or NaN, never <= kLazyRescale: the max is taken.)
+      const float m_new = Lazy && m_max - row_m[mt][h] <= kLazyRescale ? row_m[mt][h] : m_max;
       const float m_use = m_new == -INFINITY ? 0.f : m_new;  // all masked so far: avoid inf - inf
       alpha[mt][h] = fast_exp2(row_m[mt][h] - m_use);
 #pragma unroll
@@ -381,8 +388,22 @@ __device__ __forceinline__ void online_softmax(float (&s)[MT][NT][4], float (&ro
   }
 }
 
-template <int MT, int DT>
+template <int MT, int DT, bool Lazy = false>
 __device__ __forceinline__ void rescale_rows(float (&o)[MT][DT][4], const float (&alpha)[MT][2]) {
+  if constexpr (Lazy) {  // rows whose max stayed (alpha == 1) are left alone
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int h = 0; h < 2; ++h)
+        if (alpha[mt][h] != 1.f) {
+#pragma unroll
+          for (int dt = 0; dt < DT; ++dt) {
+            o[mt][dt][2 * h] *= alpha[mt][h];
+            o[mt][dt][2 * h + 1] *= alpha[mt][h];
+          }
+        }
+    return;
+  }
 #pragma unroll
   for (int mt = 0; mt < MT; ++mt)
 #pragma unroll

@@ -54,6 +54,8 @@ namespace {
 // on and off measured the same so far (H200, 2026-11-28: the softmax, not the tensor pipe, bounds
 // the step; see docs/cuda_attention.md v8d).
 constexpr bool kPingPong = true;
+// Conditional rescaling of O (online_softmax / rescale_rows, Lazy): a switch for A/B.
+constexpr bool kLazy = true;
 constexpr int kTurn = 1;  // named barriers kTurn, kTurn + 1 (0 is __syncthreads)
 constexpr int kStaged = 3;  // named barriers kStaged + w: warpgroup w's O rows are in shared memory
 // 128 * 56 + 256 * 224 <= 65536. The producer needs the extra registers since it decodes the work
@@ -311,11 +313,11 @@ __global__ void __launch_bounds__(384, 1) fwd_sm90_ws_kernel(const __grid_consta
       const float sc = softcap_scores(s, p);
       if (st == TileState::partial) mask_partial<1, NT, AnyMask>(s, p, w, row0, j * BN + (lane & 3) * 2);
       float alpha[1][2];
-      online_softmax(s, row_m, row_l, alpha, sc);
+      online_softmax<1, NT, kLazy>(s, row_m, row_l, alpha, sc);
       wgmma_wait<0>();  // P_{t-1} V_{t-1} is done: O and pa are free, and so is V_{t-1}
       reg_fence<DT * 4>(&o[0][0][0]);
       if constexpr (decltype(with_pv)::value) release(v_empty + 8 * ((t - 1) & 1));
-      rescale_rows(o, alpha);
+      rescale_rows<1, DT, kLazy>(o, alpha);
       pack_p<T, BN>(s, pa);
       j = jn;
       st = st_next;
