@@ -251,6 +251,25 @@ TEST(CudaWgmmaWs, BandEdgesPerWarpgroup) {
     }
 }
 
+// Conditional rescaling (kLazy in fwd_sm90_ws.cu): a row keeps a stale running max while the
+// tile's max exceeds it by at most 8 (base 2). A large softmax scale makes the max jump by far
+// more than that along a row (the rescale taken with alpha strictly between 0 and 1), a small one
+// keeps every jump under it (P up to 2^8, the rescale skipped); both against the float64 reference.
+TEST(CudaWgmmaWs, ConditionalRescale) {
+  if (!hopper_loops_usable()) GTEST_SKIP() << "no sm_90a build / compute capability 9.0 device";
+  const AttentionPlanOptions ws{.main_loop = MainLoop::wgmma_ws};
+  for (int D : {64, 128, 256})
+    for (float scale : {0.05f, 2.0f})
+      for (const Mask& m : {mask_none(), mask_causal()}) {
+        AttnCaseSpec s = base_spec(D, DType::bf16, 4, 2);
+        s.q_lens = {700, 300};
+        s.kv_lens = {700, 300};
+        s.mask = m;
+        s.scale = scale;
+        check_case_once(s, ws, {}, AttnKernel::prefill);
+      }
+}
+
 TEST(CudaWgmmaWs, GraphReplayedTwice) {
   if (!hopper_loops_usable()) GTEST_SKIP() << "no sm_90a build / compute capability 9.0 device";
   AttnCaseSpec s = base_spec(128, DType::bf16, 8, 2);
