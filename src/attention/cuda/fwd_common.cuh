@@ -349,7 +349,7 @@ __device__ __forceinline__ float tree_reduce(float* v, Op op) {
 // after an MMA still accumulating into them has finished.
 // Lazy (the warp-specialized loop): a row keeps its running max while the tile's max exceeds it by
 // at most kLazyRescale (base 2), so alpha is exactly 1 and rescale_rows<..., true> skips the row;
-// P then reaches at most 2^kLazyRescale = 256 (exact in 16 bits' exponent range; l and O in f32).
+// P then reaches at most 2^kLazyRescale = 256 (far inside the 16-bit types' range; l and O in f32).
 // The idea is FlashAttention-4's conditional rescaling.
 constexpr float kLazyRescale = 8.f;
 template <int MT, int NT, bool Lazy = false>
