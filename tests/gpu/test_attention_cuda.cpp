@@ -199,18 +199,19 @@ TEST(CudaWgmmaWs, LongAndManyItems) {
 // A small case for compute-sanitizer (racecheck / synccheck) runs of the warp-specialized loop.
 TEST(CudaWgmmaWs, SmallForSanitizer) {
   if (!hopper_loops_usable()) GTEST_SKIP() << "no sm_90a build / compute capability 9.0 device";
+  const AttentionPlanOptions ws{.main_loop = MainLoop::wgmma_ws};
   AttnCaseSpec s = base_spec(64, DType::bf16, 4, 2);
   s.q_lens = {150, 5};
   s.kv_lens = {150, 260};
   s.mask = mask_causal();
   s.paged = true;
   s.block_size = 32;
-  check_case_once(s, {.main_loop = MainLoop::wgmma_ws}, {}, AttnKernel::prefill);
+  check_case_once(s, ws, {}, AttnKernel::prefill);
   // A window: the band's first tile is masked for most of the second warpgroup's rows.
   s.q_lens = {300, 5};
   s.kv_lens = {300, 260};
   s.mask = mask_window(100, 0);
-  check_case_once(s, {.main_loop = MainLoop::wgmma_ws}, {}, AttnKernel::prefill);
+  check_case_once(s, ws, {}, AttnKernel::prefill);
   // The kernel compiled for every mask (block-sparse, with empty rows of blocks; the interval
   // masks above run the interval-only one), no mask, and D = 128 (128-key tiles, O by TMA).
   const int block = 32, nb = 320 / block;
@@ -219,15 +220,15 @@ TEST(CudaWgmmaWs, SmallForSanitizer) {
   for (auto& x : layout) x = uint8_t(rng() % 3 == 0);
   s.layout = layout;
   s.mask = mask_block_sparse(nullptr, block, nb, nb, false);
-  check_case_once(s, {.main_loop = MainLoop::wgmma_ws}, {}, AttnKernel::prefill);
+  check_case_once(s, ws, {}, AttnKernel::prefill);
   s.layout.clear();
   s.mask = mask_none();
-  check_case_once(s, {.main_loop = MainLoop::wgmma_ws}, {}, AttnKernel::prefill);
+  check_case_once(s, ws, {}, AttnKernel::prefill);
   AttnCaseSpec s128 = base_spec(128, DType::bf16, 4, 2);
   s128.q_lens = {200, 64};
   s128.kv_lens = {200, 100};
   s128.mask = mask_causal();
-  check_case_once(s128, {.main_loop = MainLoop::wgmma_ws}, {}, AttnKernel::prefill);
+  check_case_once(s128, ws, {}, AttnKernel::prefill);
 }
 
 // Band edges of causal and window masks in the warp-specialized loop, where each consumer
